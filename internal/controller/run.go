@@ -1,0 +1,235 @@
+// Package controller wires Herald's controller: a controller-runtime
+// manager with leader election, the configuration and Service reconcilers
+// of package allocation, the pool status writer, metrics and health
+// endpoints. The controller's main only parses flags and calls Run.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/herald-lb/herald/api/v1beta1"
+	"github.com/herald-lb/herald/internal/controller/allocation"
+	"github.com/herald-lb/herald/internal/k8s"
+	"github.com/herald-lb/herald/internal/metrics"
+	"github.com/herald-lb/herald/internal/servicereq"
+)
+
+// Options configure the controller.
+type Options struct {
+	// Namespace holds Herald's configuration and its leader-election Lease.
+	Namespace string
+	// LBClass is the loadBalancerClass Herald answers to, besides
+	// class-less Services (unless LBClassOnly).
+	LBClass     string
+	LBClassOnly bool
+	// LeaderElection enables the Lease; off only for a single replica.
+	LeaderElection   bool
+	LeaderElectionID string
+	// MetricsAddr and HealthAddr: "host:port", "0" disables.
+	MetricsAddr string
+	HealthAddr  string
+	// Workers is the number of concurrent Service reconciles.
+	Workers int
+	// QPS and Burst limit the client's requests to the API server.
+	QPS   float32
+	Burst int
+}
+
+// DefaultOptions returns the defaults the flags start from.
+func DefaultOptions() Options {
+	return Options{
+		Namespace:        v1beta1.Namespace,
+		LeaderElection:   true,
+		LeaderElectionID: "herald-controller",
+		MetricsAddr:      ":7472",
+		HealthAddr:       ":7473",
+		Workers:          8,
+		QPS:              200,
+		Burst:            400,
+	}
+}
+
+// Validate reports the first option that cannot work.
+func (o Options) Validate() error {
+	switch {
+	case o.Namespace == "":
+		return errors.New("namespace must be set")
+	case o.LeaderElection && o.LeaderElectionID == "":
+		return errors.New("leader election needs an ID")
+	case o.Workers < 1:
+		return fmt.Errorf("workers must be at least 1, not %d", o.Workers)
+	case o.QPS <= 0 || o.Burst < 1:
+		return fmt.Errorf("qps (%v) and burst (%d) must be positive", o.QPS, o.Burst)
+	}
+	for _, a := range []string{o.MetricsAddr, o.HealthAddr} {
+		if a == "0" || a == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("bad listen address %q: %w", a, err)
+		}
+	}
+	return nil
+}
+
+// Run runs the controller until ctx ends.
+func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logger) error {
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	cfg := rest.CopyConfig(restCfg)
+	cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
+	scheme, err := k8s.NewScheme()
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.NewController(reg)
+
+	inNS := cache.ByObject{Namespaces: map[string]cache.Config{opts.Namespace: {}}}
+	mgr, err := ctrl.NewManager(cfg, manager.Options{
+		Scheme: scheme,
+		Logger: log,
+		Cache: cache.Options{
+			DefaultTransform: cache.TransformStripManagedFields(),
+			ByObject: map[client.Object]cache.ByObject{
+				&v1beta1.IPAddressPool{}:    inNS,
+				&v1beta1.L2Advertisement{}:  inNS,
+				&v1beta1.BGPAdvertisement{}: inNS,
+				&v1beta1.BGPPeer{}:          inNS,
+				&v1beta1.Community{}:        inNS,
+				&corev1.ConfigMap{}: {
+					Namespaces: map[string]cache.Config{opts.Namespace: {}},
+					Field:      fields.OneTermEqualSelector("metadata.name", v1beta1.LegacyConfigMapName),
+				},
+			},
+		},
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		// Our metrics are in our own registry; controller-runtime's global
+		// one only names controllers, and tests run several managers.
+		Controller:                    ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
+		HealthProbeBindAddress:        opts.HealthAddr,
+		LeaderElection:                opts.LeaderElection,
+		LeaderElectionID:              opts.LeaderElectionID,
+		LeaderElectionNamespace:       opts.Namespace,
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+
+	state := allocation.NewState()
+	recorder := mgr.GetEventRecorderFor("herald-controller")
+	pools := allocation.NewPoolStatusWriter(mgr.GetClient(), opts.Namespace, m, log.WithName("pool-status"), state)
+	svcs := &allocation.ServiceReconciler{
+		Client:       mgr.GetClient(),
+		Recorder:     recorder,
+		Class:        servicereq.Class{Name: opts.LBClass, Only: opts.LBClassOnly},
+		Metrics:      m,
+		Log:          log.WithName("services"),
+		State:        state,
+		PoolsChanged: pools.Notify,
+	}
+	cfgRec := &allocation.ConfigReconciler{
+		Client:    mgr.GetClient(),
+		Recorder:  recorder,
+		Namespace: opts.Namespace,
+		Metrics:   m,
+		Log:       log.WithName("config"),
+		State:     state,
+		Services:  svcs,
+	}
+	if err := mgr.Add(pools); err != nil {
+		return err
+	}
+	if err := svcs.SetupWithManager(mgr, opts.Workers); err != nil {
+		return fmt.Errorf("set up Service controller: %w", err)
+	}
+
+	toConfig := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{allocation.ConfigKey}
+	})
+	// Status writes (conditions, counts) do not change the configuration.
+	specOnly := predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{})
+	err = builder.ControllerManagedBy(mgr).
+		Named("configuration").
+		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
+		Watches(&v1beta1.IPAddressPool{}, toConfig, builder.WithPredicates(specOnly)).
+		Watches(&v1beta1.L2Advertisement{}, toConfig, builder.WithPredicates(specOnly)).
+		Watches(&v1beta1.BGPAdvertisement{}, toConfig, builder.WithPredicates(specOnly)).
+		Watches(&v1beta1.BGPPeer{}, toConfig, builder.WithPredicates(specOnly)).
+		Watches(&v1beta1.Community{}, toConfig, builder.WithPredicates(specOnly)).
+		Watches(&corev1.ConfigMap{}, toConfig).
+		WatchesRawSource(allocation.Once(allocation.ConfigKey)).
+		Complete(cfgRec)
+	if err != nil {
+		return fmt.Errorf("set up configuration controller: %w", err)
+	}
+
+	if opts.MetricsAddr != "0" && opts.MetricsAddr != "" {
+		if err := mgr.Add(metricsServer(opts.MetricsAddr, reg)); err != nil {
+			return err
+		}
+	}
+	log.Info("starting controller", "namespace", opts.Namespace, "lbClass", opts.LBClass)
+	return mgr.Start(ctx)
+}
+
+// metricsServer serves reg on addr for as long as the manager runs, on
+// every replica (not only the leader).
+func metricsServer(addr string, reg *prometheus.Registry) manager.Runnable {
+	return nonLeader(func(ctx context.Context) error {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		errc := make(chan error, 1)
+		go func() { errc <- srv.ListenAndServe() }()
+		select {
+		case <-ctx.Done():
+			shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			return srv.Shutdown(shutCtx)
+		case err := <-errc:
+			return fmt.Errorf("metrics server: %w", err)
+		}
+	})
+}
+
+type nonLeader func(context.Context) error
+
+func (f nonLeader) Start(ctx context.Context) error { return f(ctx) }
+func (f nonLeader) NeedLeaderElection() bool        { return false }
