@@ -25,6 +25,7 @@ type L2AdvertisementSpec struct {
 	// interface: up, broadcast-capable, holding an address, not enslaved to
 	// a bond or bridge.
 	// +optional
+	// +kubebuilder:validation:items:MaxLength=15
 	// +listType=set
 	Interfaces []string `json:"interfaces,omitempty"`
 }

@@ -38,7 +38,7 @@ type BGPPeerSpec struct {
 	// less than holdTime.
 	// +optional
 	KeepaliveTime *metav1.Duration `json:"keepaliveTime,omitempty"`
-	// ConnectTime is the time between connection attempts.
+	// ConnectTime is the time between connection attempts (default 10s).
 	// +optional
 	ConnectTime *metav1.Duration `json:"connectTime,omitempty"`
 	// Password for TCP MD5 authentication. Prefer passwordSecret.

@@ -47,61 +47,6 @@ type indexEntry struct {
 	pool *pool
 }
 
-type keyedAddr struct {
-	a u128
-	f fam
-}
-
-// keyAddrs are the addresses held under one sharing key, the first one
-// inline: most keys have one address, and reading it then costs no
-// extra memory access.
-type keyAddrs struct {
-	first keyedAddr
-	more  []keyedAddr
-}
-
-func (e *keyAddrs) len() int { return 1 + len(e.more) }
-
-func (e *keyAddrs) at(i int) keyedAddr {
-	if i == 0 {
-		return e.first
-	}
-	return e.more[i-1]
-}
-
-// share adds x to the addresses held under key.
-func (a *Allocator) share(key string, f fam, x u128) {
-	k := keyedAddr{a: x, f: f}
-	if e, ok := a.shared[key]; ok {
-		e.more = append(e.more, k)
-		a.shared[key] = e
-	} else {
-		a.shared[key] = keyAddrs{first: k}
-	}
-}
-
-// unshare removes x from the addresses held under key.
-func (a *Allocator) unshare(key string, f fam, x u128) {
-	k := keyedAddr{a: x, f: f}
-	e := a.shared[key]
-	switch {
-	case e.first == k && len(e.more) == 0:
-		delete(a.shared, key)
-		return
-	case e.first == k:
-		e.first = e.more[len(e.more)-1]
-		e.more = e.more[:len(e.more)-1]
-	default:
-		i := slices.Index(e.more, k)
-		e.more[i] = e.more[len(e.more)-1]
-		e.more = e.more[:len(e.more)-1]
-	}
-	if len(e.more) == 0 {
-		e.more = nil
-	}
-	a.shared[key] = e
-}
-
 // Displaced is an assignment SetConfig released because its addresses
 // are no longer assignable.
 type Displaced struct {
@@ -178,12 +123,19 @@ func (a *Allocator) poolOf(s *service) *pool {
 	return p
 }
 
+// assignment returns what s holds, primary family first.
 func (a *Allocator) assignment(s *service) model.Assignment {
-	f := s.primary()
-	if !s.has(f.other()) {
-		return model.Assignment{Pool: a.poolOf(s).name, IPs: []netip.Addr{s.addr(f).addr(f)}}
+	f, g := s.primary(), s.primary().other()
+	n := 1
+	if s.has(g) {
+		n = 2
 	}
-	return model.Assignment{Pool: a.poolOf(s).name, IPs: []netip.Addr{s.addr(f).addr(f), s.addr(f.other()).addr(f.other())}}
+	ips := make([]netip.Addr, 1, n)
+	ips[0] = s.addr(f).addr(f)
+	if n == 2 {
+		ips = append(ips, s.addr(g).addr(g))
+	}
+	return model.Assignment{Pool: a.poolOf(s).name, IPs: ips}
 }
 
 // Release frees whatever svc holds. It reports whether svc held anything.
@@ -330,8 +282,8 @@ func lookup(index []indexEntry, f fam, x u128) (p, avoidedBy *pool) {
 // that pools do not overlap; should they, an address belongs to the
 // first pool in PoolOrder that has it, as with model.Config.PoolFor.
 //
-// Cost: O(S + A log A + R log R) for S Services, A addresses in use and
-// R ranges.
+// Cost: O(S + A log A + R²) for S Services, A addresses in use and R
+// ranges (R² to resolve overlaps, which config rules out).
 func (a *Allocator) SetConfig(cfg *model.Config) []Displaced {
 	pools, auto, index := buildPools(cfg)
 

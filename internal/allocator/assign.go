@@ -34,7 +34,7 @@ type pick struct {
 	p    *pool
 	fams [2]fam // primary first
 	n    int
-	t    [nfam]target
+	t    [nfam]target // t[f]: where family f goes
 }
 
 func newRequest(req *model.Request) (request, error) {

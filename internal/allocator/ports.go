@@ -61,15 +61,6 @@ func (s portSet) equal(ps []model.Port) bool {
 	return true
 }
 
-// list returns the ports as a new slice.
-func (s portSet) list() []model.Port {
-	out := make([]model.Port, s.len())
-	for i := range out {
-		out[i] = s.at(i)
-	}
-	return out
-}
-
 // common returns a port both in s and in ps (sorted).
 func (s portSet) common(ps []model.Port) (model.Port, bool) {
 	i, j, n := 0, 0, s.len()

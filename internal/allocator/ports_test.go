@@ -51,3 +51,12 @@ func TestPortSet(t *testing.T) {
 		t.Fatal("portSet aliases its input")
 	}
 }
+
+// list returns the ports as a new slice.
+func (s portSet) list() []model.Port {
+	out := make([]model.Port, s.len())
+	for i := range out {
+		out[i] = s.at(i)
+	}
+	return out
+}

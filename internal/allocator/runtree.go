@@ -11,8 +11,8 @@ package allocator
 //
 // Expected cost O(log n) per operation for n runs, whatever the order of
 // operations (priorities come from a fixed-seed generator, so the shape
-// is reproducible). Memory: 48 bytes per run; freed nodes are reused and
-// the slice never shrinks below the most runs held at once.
+// is reproducible). Memory: 48 bytes per run; freed nodes are reused, and
+// the slice keeps room for the most runs ever held at once.
 type runTree struct {
 	nodes []rnode // nodes[0] is unused: index 0 means "none"
 	root  int32
@@ -26,8 +26,6 @@ type rnode struct {
 	left, right int32
 	prio        uint32
 }
-
-func (t *runTree) len() int { return t.n }
 
 func (t *runTree) prio() uint32 {
 	// splitmix64
@@ -170,18 +168,4 @@ func (t *runTree) merge(a, b int32) int32 {
 		t.nodes[b].left = t.merge(a, t.nodes[b].left)
 		return b
 	}
-}
-
-// each calls fn for every run in order (for tests and rebuilding).
-func (t *runTree) each(fn func(run)) {
-	var walk func(int32)
-	walk = func(i int32) {
-		if i == 0 {
-			return
-		}
-		walk(t.nodes[i].left)
-		fn(t.nodes[i].run)
-		walk(t.nodes[i].right)
-	}
-	walk(t.root)
 }

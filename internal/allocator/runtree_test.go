@@ -102,3 +102,19 @@ func TestHashCollisions(t *testing.T) {
 	t.Run("set config", TestSetConfig)
 	t.Run("current", TestCurrent)
 }
+
+func (t *runTree) len() int { return t.n }
+
+// each calls fn for every run in order.
+func (t *runTree) each(fn func(run)) {
+	var walk func(int32)
+	walk = func(i int32) {
+		if i == 0 {
+			return
+		}
+		walk(t.nodes[i].left)
+		fn(t.nodes[i].run)
+		walk(t.nodes[i].right)
+	}
+	walk(t.root)
+}

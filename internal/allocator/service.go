@@ -7,8 +7,8 @@ import (
 )
 
 // service is what the allocator keeps per Service, laid out to fit 128
-// bytes: most Services hold one address and share nothing, and there may
-// be hundreds of thousands of them.
+// bytes (there may be hundreds of thousands), with what a sharing check
+// reads in the first 64.
 //
 // The Services holding one address form an intrusive list through next
 // (one link per family, as a Service holds at most one address per
@@ -16,15 +16,16 @@ import (
 // pool is not stored: it is the pool of the Service's addresses, found in
 // the address index.
 type service struct {
-	key  model.ServiceKey
-	v6   u128 // the IPv6 address, when flags has hasV6
-	next [nfam]*service
-	// Sharing data, as last requested.
+	// First cache line: what sharing checks and releases read.
+	next  [nfam]*service
+	ports portSet // empty without sharingKey
+	v6    u128    // the IPv6 address, when flags has hasV6
+	v4    uint32  // the IPv4 address, when flags has hasV4
+	flags uint8
+	// Second cache line.
+	key        model.ServiceKey
 	sharingKey string
-	selector   string  // compared only when Local
-	ports      portSet // empty without sharingKey
-	v4         uint32  // the IPv4 address, when flags has hasV4
-	flags      uint8
+	selector   string // compared only when Local
 }
 
 const (

@@ -3,9 +3,66 @@ package allocator
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/herald-lb/herald/internal/model"
 )
+
+// keyedAddr is an address of the sharing index.
+type keyedAddr struct {
+	a u128
+	f fam
+}
+
+// keyAddrs are the addresses held under one sharing key, the first one
+// inline: most keys have one address, and reading it then costs no
+// extra memory access.
+type keyAddrs struct {
+	first keyedAddr
+	more  []keyedAddr
+}
+
+func (e *keyAddrs) len() int { return 1 + len(e.more) }
+
+func (e *keyAddrs) at(i int) keyedAddr {
+	if i == 0 {
+		return e.first
+	}
+	return e.more[i-1]
+}
+
+// share adds x to the addresses held under key.
+func (a *Allocator) share(key string, f fam, x u128) {
+	k := keyedAddr{a: x, f: f}
+	if e, ok := a.shared[key]; ok {
+		e.more = append(e.more, k)
+		a.shared[key] = e
+	} else {
+		a.shared[key] = keyAddrs{first: k}
+	}
+}
+
+// unshare removes x from the addresses held under key.
+func (a *Allocator) unshare(key string, f fam, x u128) {
+	k := keyedAddr{a: x, f: f}
+	e := a.shared[key]
+	switch {
+	case e.first == k && len(e.more) == 0:
+		delete(a.shared, key)
+		return
+	case e.first == k:
+		e.first = e.more[len(e.more)-1]
+		e.more = e.more[:len(e.more)-1]
+	default:
+		i := slices.Index(e.more, k)
+		e.more[i] = e.more[len(e.more)-1]
+		e.more = e.more[:len(e.more)-1]
+	}
+	if len(e.more) == 0 {
+		e.more = nil
+	}
+	a.shared[key] = e
+}
 
 // clashKind says why a Service may not share an address.
 type clashKind uint8
@@ -28,12 +85,7 @@ const (
 // non-empty sharing key, the same externalTrafficPolicy, the same pod
 // selector when Local, and no (protocol, port) in common.
 func (a *Allocator) clash(f fam, x u128, nr *request, self *service) (*service, clashKind, model.Port) {
-	return clashWith(a.holders[f][x], f, nr, self)
-}
-
-// clashWith is clash for the holders listed from head.
-func clashWith(head *service, f fam, nr *request, self *service) (*service, clashKind, model.Port) {
-	for h := head; h != nil; h = h.next[f] {
+	for h := a.holders[f][x]; h != nil; h = h.next[f] {
 		if h == self {
 			continue
 		}

@@ -17,7 +17,8 @@ type span struct{ first, last u128 }
 // So runs are glued across buggy addresses and across the holes between
 // a pool's ranges, and the address right after a run, once skipped past
 // what is not allocatable, is always free: the lowest free address is
-// found with one tree lookup whatever the fill pattern.
+// found from the first two runs whatever the fill pattern (a /16 avoiding
+// buggy addresses and full but for a few holes has one run per hole).
 type run struct{ start, end u128 }
 
 // space is the address bookkeeping of one family of one pool. It holds
@@ -122,19 +123,6 @@ func (s *space) prevAllowed(x u128) (u128, bool) {
 		}
 	}
 	return u128{}, false
-}
-
-// allocatable reports whether x is in a span and not avoided.
-func (s *space) allocatable(x u128) bool {
-	y, ok := s.nextAllowed(x)
-	return ok && y == x
-}
-
-// covered reports whether x is occupied by a run (for an allocatable x:
-// whether it is in use).
-func (s *space) covered(x u128) bool {
-	i := s.runs.floor(x)
-	return i != 0 && !s.runs.at(i).end.less(x)
 }
 
 // slot is a free allocatable address x with the runs just below and

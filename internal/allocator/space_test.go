@@ -378,3 +378,16 @@ func TestSpaceTopOfIPv6(t *testing.T) {
 		t.Fatal("a space of buggy addresses has a free address")
 	}
 }
+
+// allocatable reports whether x is in a span and not avoided.
+func (s *space) allocatable(x u128) bool {
+	y, ok := s.nextAllowed(x)
+	return ok && y == x
+}
+
+// covered reports whether x is occupied by a run (for an allocatable x:
+// whether it is in use).
+func (s *space) covered(x u128) bool {
+	i := s.runs.floor(x)
+	return i != 0 && !s.runs.at(i).end.less(x)
+}

@@ -160,7 +160,8 @@ func (b *builder) bgpAdvertisement(cfg *model.Config, e entry[v1beta1.BGPAdverti
 	for i, name := range spec.Peers {
 		f := fmt.Sprintf("spec.peers[%d]", i)
 		if !peers.known[name] {
-			b.add(o, f, "no BGPPeer named %q", name)
+			// Like a pool that does not exist yet: objects may be applied
+			// in any order, so a missing peer is simply not advertised to.
 			continue
 		}
 		if p := peers.valid[name]; p != nil && p.MyASN != p.ASN && spec.LocalPref != 0 {
