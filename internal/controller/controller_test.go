@@ -20,10 +20,8 @@ func TestPoolAndServiceGetExternalIP(t *testing.T) {
 	f.pool("basic", []string{"198.18.0.10-198.18.0.12"})
 	f.service("web")
 	ips := f.waitIPs("web", "198.18.0.10")
+	f.waitPoolAnnotation("web", "basic")
 	svc := f.get("web")
-	if got := svc.Annotations["herald.dev/ip-allocated-from-pool"]; got != "basic" {
-		t.Errorf("pool annotation = %q, want basic", got)
-	}
 	if m := svc.Status.LoadBalancer.Ingress[0].IPMode; m == nil || *m != corev1.LoadBalancerIPModeVIP {
 		t.Errorf("ipMode = %v, want VIP", m)
 	}
@@ -86,9 +84,7 @@ func TestPoolAnnotationAndAutoAssign(t *testing.T) {
 	f.waitIPs("auto", "198.18.2.0")
 	f.service("asks", withAnnotation("herald.dev/address-pool", "expensive"))
 	f.waitIPs("asks", "198.18.3.0")
-	if got := f.get("asks").Annotations["herald.dev/ip-allocated-from-pool"]; got != "expensive" {
-		t.Errorf("pool annotation = %q", got)
-	}
+	f.waitPoolAnnotation("asks", "expensive")
 	f.service("alias", withAnnotation("metallb.io/address-pool", "expensive"))
 	f.waitIPs("alias", "198.18.3.1")
 	f.service("unknown", withAnnotation("herald.dev/address-pool", "nope"))
@@ -254,9 +250,7 @@ address-pools:
 	}
 	f.service("legacy")
 	f.waitIPs("legacy", "198.18.14.0")
-	if got := f.get("legacy").Annotations["herald.dev/ip-allocated-from-pool"]; got != "legacy" {
-		t.Errorf("pool annotation = %q", got)
-	}
+	f.waitPoolAnnotation("legacy", "legacy")
 	// A CRD pool with the same name is a configuration error, reported on
 	// the pool; the ConfigMap's pool stays in force.
 	f.pool("legacy", []string{"198.18.15.0/30"})

@@ -307,3 +307,13 @@ func poolCondition(p *v1beta1.IPAddressPool) *metav1.Condition {
 	}
 	return nil
 }
+
+// waitPoolAnnotation waits for the ip-allocated-from-pool annotation (the
+// controller writes it right after the status).
+func (f *fixture) waitPoolAnnotation(name, pool string) {
+	f.t.Helper()
+	f.eventually("service "+name+" annotated with pool "+pool, waitFor, func() (bool, string) {
+		got := f.get(name).Annotations["herald.dev/ip-allocated-from-pool"]
+		return got == pool, got
+	})
+}
