@@ -38,6 +38,7 @@ func main() {
 	fs.StringVar(&opts.LeaderElectionID, "leader-elect-id", opts.LeaderElectionID, "name of the Lease")
 	fs.StringVar(&opts.MetricsAddr, "metrics-addr", opts.MetricsAddr, "address for /metrics (0 disables)")
 	fs.StringVar(&opts.HealthAddr, "health-addr", opts.HealthAddr, "address for /healthz and /readyz (0 disables)")
+	fs.StringVar(&opts.MemberlistSecret, "memberlist-secret", opts.MemberlistSecret, "speakers' gossip Secret to create when missing (empty: none)")
 	fs.IntVar(&opts.Workers, "workers", opts.Workers, "concurrent Service reconciles")
 	qps := fs.Float64("kube-api-qps", float64(opts.QPS), "requests per second to the API server")
 	fs.IntVar(&opts.Burst, "kube-api-burst", opts.Burst, "burst of requests to the API server")

@@ -9,13 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
-	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/rest"
@@ -56,6 +53,9 @@ type Options struct {
 	HealthAddr  string
 	// Workers is the number of concurrent Service reconciles.
 	Workers int
+	// MemberlistSecret is the speakers' gossip Secret, created when
+	// missing ("" disables).
+	MemberlistSecret string
 	// QPS and Burst limit the client's requests to the API server.
 	QPS   float32
 	Burst int
@@ -67,6 +67,7 @@ func DefaultOptions() Options {
 		Namespace:        v1beta1.Namespace,
 		LeaderElection:   true,
 		LeaderElectionID: "herald-controller",
+		MemberlistSecret: "herald-memberlist",
 		MetricsAddr:      ":7472",
 		HealthAddr:       ":7473",
 		Workers:          8,
@@ -176,6 +177,11 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	if err := mgr.Add(pools); err != nil {
 		return err
 	}
+	if opts.MemberlistSecret != "" {
+		if err := mgr.Add(&memberlistSecret{client: mgr.GetClient(), namespace: opts.Namespace, name: opts.MemberlistSecret, log: log}); err != nil {
+			return err
+		}
+	}
 	if err := svcs.SetupWithManager(mgr, opts.Workers); err != nil {
 		return fmt.Errorf("set up Service controller: %w", err)
 	}
@@ -201,35 +207,10 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	}
 
 	if opts.MetricsAddr != "0" && opts.MetricsAddr != "" {
-		if err := mgr.Add(metricsServer(opts.MetricsAddr, reg)); err != nil {
+		if err := mgr.Add(&metrics.Server{Addr: opts.MetricsAddr, Registry: reg}); err != nil {
 			return err
 		}
 	}
 	log.Info("starting controller", "namespace", opts.Namespace, "lbClass", opts.LBClass)
 	return mgr.Start(ctx)
 }
-
-// metricsServer serves reg on addr for as long as the manager runs, on
-// every replica (not only the leader).
-func metricsServer(addr string, reg *prometheus.Registry) manager.Runnable {
-	return nonLeader(func(ctx context.Context) error {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-		srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		errc := make(chan error, 1)
-		go func() { errc <- srv.ListenAndServe() }()
-		select {
-		case <-ctx.Done():
-			shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			return srv.Shutdown(shutCtx)
-		case err := <-errc:
-			return fmt.Errorf("metrics server: %w", err)
-		}
-	})
-}
-
-type nonLeader func(context.Context) error
-
-func (f nonLeader) Start(ctx context.Context) error { return f(ctx) }
-func (f nonLeader) NeedLeaderElection() bool        { return false }

@@ -1,0 +1,151 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/herald-lb/herald/api/v1beta1"
+	"github.com/herald-lb/herald/e2e/lab"
+	"github.com/herald-lb/herald/e2e/lab/endpoints"
+)
+
+// TestLocalPolicy: with externalTrafficPolicy: Local only nodes with a
+// ready endpoint may announce. Each node gets a Service whose only endpoint
+// is on it, so the owner is forced; then an endpoint moves and the owner
+// follows it; a Service without endpoints is announced by nobody.
+func TestLocalPolicy(t *testing.T) {
+	requireLab(t)
+	nodes := drv.NodeNames()
+	svcs := map[string]string{} // Service -> node with its endpoint
+	for _, n := range nodes {
+		name := "local-" + n
+		newService(t, name, localPolicy, annotate(endpoints.AnnotationEndpointNodes, n))
+		svcs[name] = n
+	}
+	ips := map[string]netip.Addr{}
+	for name := range svcs {
+		ips[name] = waitIPs(t, name, 1)[0]
+	}
+	newService(t, "local-none", localPolicy, annotate(endpoints.AnnotationEndpointNodes, ""))
+	noneIP := waitIPs(t, "local-none", 1)[0]
+
+	t.Run("answers", func(t *testing.T) {
+		requireSpeaker(t)
+		for name, n := range svcs {
+			if got := waitOwner(t, name, ips[name], true, 20*time.Second); got != n {
+				t.Fatalf("Service %s has its only endpoint on %s, but %s answers for %s", name, n, got, ips[name])
+			}
+			waitCurl(t, lab.HostL2Client, ips[name], 80, n, 10*time.Second)
+		}
+		consistently(t, 3*time.Second, "nobody answers for a Local Service without endpoints", func() (bool, string) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err := lab.ARPOwners(ctx, drv, lab.HostL2Client, noneIP)
+			return errors.Is(err, lab.ErrNoAnswer), fmt.Sprintf("ARP for %s: %v", noneIP, err)
+		})
+		if len(nodes) < 2 {
+			return
+		}
+		// Move the first Service's endpoint to another node.
+		from, to := nodes[0], nodes[1]
+		name := "local-" + from
+		svc := getService(t, name)
+		svc.Annotations[endpoints.AnnotationEndpointNodes] = to
+		if err := cl.Update(ctxT(t), svc); err != nil {
+			t.Fatal(err)
+		}
+		if got := waitOwner(t, name, ips[name], true, 20*time.Second); got != to {
+			t.Fatalf("endpoint moved from %s to %s, but %s answers", from, to, got)
+		}
+		waitCurl(t, lab.HostL2Client, ips[name], 80, to, 10*time.Second)
+	})
+
+	t.Run("bgp", func(t *testing.T) {
+		t.Skip("BGP speaker not implemented yet (issue 5)")
+		bgpLocalScenario(t)
+	})
+}
+
+// TestNodeExclusion: a node labelled exclude-from-external-load-balancers
+// and a node whose network is unavailable never answer; with three nodes
+// every address is owned by the third.
+func TestNodeExclusion(t *testing.T) {
+	requireLab(t)
+	nodes := drv.NodeNames()
+	if len(nodes) < 3 {
+		t.Skip("needs three nodes")
+	}
+	excluded, unavailable, eligible := nodes[0], nodes[1], nodes[2]
+	setNode(t, excluded, func(n *corev1.Node) { n.Labels[v1beta1.LabelExcludeFromLB] = "" },
+		func(n *corev1.Node) { delete(n.Labels, v1beta1.LabelExcludeFromLB) }, false)
+	setNode(t, unavailable, func(n *corev1.Node) { setCondition(n, corev1.NodeNetworkUnavailable, corev1.ConditionTrue) },
+		func(n *corev1.Node) { setCondition(n, corev1.NodeNetworkUnavailable, corev1.ConditionFalse) }, true)
+
+	var names []string
+	for i := 0; i < 4; i++ {
+		fam := families[i%2]
+		name := fmt.Sprintf("exclude-%d", i)
+		newService(t, name, family(fam))
+		names = append(names, name)
+	}
+	t.Run("answers", func(t *testing.T) {
+		requireSpeaker(t)
+		for _, name := range names {
+			ip := waitIPs(t, name, 1)[0]
+			if got := waitOwner(t, name, ip, true, 20*time.Second); got != eligible {
+				t.Fatalf("%s is answered by %s; only %s may answer (%s is excluded, %s has NetworkUnavailable)", ip, got, eligible, excluded, unavailable)
+			}
+			waitCurl(t, lab.HostL2Client, ip, 80, eligible, 10*time.Second)
+		}
+	})
+}
+
+// setNode changes a Node (its status when status is true) and undoes the
+// change when the test ends.
+func setNode(t *testing.T, name string, change, undo func(*corev1.Node), status bool) {
+	t.Helper()
+	apply := func(ctx context.Context, f func(*corev1.Node)) error {
+		var n corev1.Node
+		if err := cl.Get(ctx, client.ObjectKey{Name: name}, &n); err != nil {
+			return err
+		}
+		if n.Labels == nil {
+			n.Labels = map[string]string{}
+		}
+		f(&n)
+		if status {
+			return cl.Status().Update(ctx, &n)
+		}
+		return cl.Update(ctx, &n)
+	}
+	if err := apply(ctxT(t), change); err != nil {
+		t.Fatalf("change node %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		if err := apply(context.Background(), undo); err != nil {
+			t.Errorf("restore node %s: %v", name, err)
+		}
+	})
+}
+
+func setCondition(n *corev1.Node, typ corev1.NodeConditionType, st corev1.ConditionStatus) {
+	now := metav1.Now()
+	for i := range n.Status.Conditions {
+		if n.Status.Conditions[i].Type == typ {
+			n.Status.Conditions[i].Status = st
+			n.Status.Conditions[i].LastTransitionTime = now
+			return
+		}
+	}
+	n.Status.Conditions = append(n.Status.Conditions, corev1.NodeCondition{Type: typ, Status: st, LastTransitionTime: now})
+}

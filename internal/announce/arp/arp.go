@@ -1,0 +1,283 @@
+package arp
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/packet"
+
+	"github.com/herald-lb/herald/internal/announce/ifaces"
+	"github.com/herald-lb/herald/internal/announce/internal/responder"
+	"github.com/herald-lb/herald/internal/metrics"
+)
+
+// ErrPermission is wrapped by the error Run returns when the raw socket
+// cannot be opened for lack of privilege (CAP_NET_RAW).
+var ErrPermission = responder.ErrPermission
+
+// ErrStopped is returned by Reconcile once Run has returned.
+var ErrStopped = responder.ErrStopped
+
+// Options configure a Responder. Zero values take defaults.
+type Options struct {
+	Log     logr.Logger
+	Metrics *metrics.L2 // nil: not exported
+	// Gratuitous is how many rounds of gratuitous ARP (one request and one
+	// reply each) announce a newly taken address; default 3.
+	Gratuitous int
+	// GratuitousInterval is the time between rounds; default 200ms.
+	GratuitousInterval time.Duration
+}
+
+// Responder answers ARP for the addresses it is given.
+type Responder struct {
+	e *responder.Engine
+}
+
+// New returns a Responder. It starts nothing; call Run.
+func New(opts Options) *Responder {
+	return newResponder(opts, listen, nil)
+}
+
+// newResponder lets tests replace the sockets and the interface list.
+func newResponder(opts Options, l listenFunc, list func() ([]ifaces.Interface, error)) *Responder {
+	return &Responder{e: responder.New(protocol{listen: l}, responder.Options{
+		Log:                opts.Log,
+		Metrics:            opts.Metrics,
+		Gratuitous:         opts.Gratuitous,
+		GratuitousInterval: opts.GratuitousInterval,
+		Interfaces:         list,
+	})}
+}
+
+// Run owns the per-interface sockets until ctx ends, then closes them and
+// returns nil. It returns early with an error wrapping ErrPermission if a
+// socket cannot be opened for lack of privilege.
+func (r *Responder) Run(ctx context.Context) error { return r.e.Run(ctx) }
+
+// Reconcile sets the whole desired state: interface name -> IPv4 addresses
+// answered for on it (other addresses are ignored). It is idempotent.
+// Addresses new on an interface are announced with gratuitous ARP; removed
+// ones are no longer answered when it returns. Interfaces that are missing
+// or down are picked up as soon as they are up: the responder watches the
+// interfaces itself (rtnetlink), and reopens the socket of one that went
+// away and came back.
+func (r *Responder) Reconcile(desired map[string][]netip.Addr) error {
+	return r.e.Reconcile(desired)
+}
+
+// packetConn is the raw link-layer socket of one interface: whole Ethernet
+// frames in and out. *packet.Conn satisfies it; tests use a fake.
+type packetConn interface {
+	ReadFrom(b []byte) (int, net.Addr, error)
+	WriteTo(b []byte, addr net.Addr) (int, error)
+	Close() error
+}
+
+var _ packetConn = (*packet.Conn)(nil)
+
+type listenFunc func(iface ifaces.Interface) (packetConn, error)
+
+// etherTypeARP is the Ethernet type of ARP frames.
+const etherTypeARP = 0x0806
+
+// listen opens a raw AF_PACKET socket for ARP frames on the interface.
+func listen(iface ifaces.Interface) (packetConn, error) {
+	return packet.Listen(iface.Net(), packet.Raw, etherTypeARP, nil)
+}
+
+type protocol struct {
+	listen listenFunc
+}
+
+var _ responder.Protocol = protocol{}
+
+func (protocol) Name() string { return "arp" }
+
+func (protocol) Wants(a netip.Addr) bool {
+	return a.Is4() && !a.IsUnspecified() && !a.IsMulticast() && !a.IsLoopback() && a != limitedBroadcast
+}
+
+var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+
+func (protocol) Ready(i ifaces.Interface) error {
+	switch {
+	case !i.Up():
+		return errors.New("interface down")
+	case len(i.MAC) != macLen:
+		return errors.New("not an Ethernet interface")
+	}
+	return nil
+}
+
+func (p protocol) Open(i ifaces.Interface) (responder.Conn, error) {
+	pc, err := p.listen(i)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{pc: pc, mac: i.MAC}, nil
+}
+
+// conn is the ARP side of one interface.
+type conn struct {
+	pc  packetConn
+	mac net.HardwareAddr
+}
+
+var _ responder.Conn = (*conn)(nil)
+
+// readBuf is large enough for any ARP frame over Ethernet.
+const readBuf = 256
+
+func (c *conn) Serve(a responder.Answerer) error {
+	buf := make([]byte, readBuf)
+	for {
+		n, _, err := c.pc.ReadFrom(buf)
+		if err != nil {
+			return err
+		}
+		c.handle(buf[:n], a)
+	}
+}
+
+// handle deals with one received frame.
+func (c *conn) handle(frame []byte, a responder.Answerer) {
+	req, ok := parseRequest(frame, c.mac)
+	if !ok {
+		return
+	}
+	if req.senderIP == req.targetIP {
+		// A gratuitous ARP: another host announcing the address, not asking.
+		a.Conflict(req.targetIP, req.senderMAC)
+		return
+	}
+	a.Answer(req.targetIP, func() error {
+		return c.write(replyFrame(req, c.mac), req.senderMAC)
+	})
+}
+
+func (c *conn) Announce(ip netip.Addr) (int, error) {
+	sent := 0
+	var firstErr error
+	for _, f := range gratuitousFrames(c.mac, ip) {
+		if err := c.write(f, broadcast); err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		sent++
+	}
+	return sent, firstErr
+}
+
+func (c *conn) Join(netip.Addr) error  { return nil }
+func (c *conn) Leave(netip.Addr) error { return nil }
+func (c *conn) Close() error           { return c.pc.Close() }
+
+func (c *conn) write(frame []byte, dst net.HardwareAddr) error {
+	_, err := c.pc.WriteTo(frame, &packet.Addr{HardwareAddr: dst})
+	return err
+}
+
+const (
+	macLen         = 6
+	ethHeaderLen   = 14
+	hwTypeEthernet = 1
+	protoTypeIPv4  = 0x0800
+	ipv4Len        = 4
+)
+
+var (
+	broadcast = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	zeroMAC   = net.HardwareAddr{0, 0, 0, 0, 0, 0}
+)
+
+// request is an ARP request worth looking at.
+type request struct {
+	senderMAC net.HardwareAddr
+	senderIP  netip.Addr
+	targetIP  netip.Addr
+}
+
+// parseRequest returns the ARP request in frame, if frame is an Ethernet
+// ARP request for IPv4, broadcast or sent to own, from a unicast sender
+// other than own. It never panics.
+func parseRequest(frame []byte, own net.HardwareAddr) (request, bool) {
+	if len(frame) < ethHeaderLen || binary.BigEndian.Uint16(frame[12:14]) != etherTypeARP {
+		return request{}, false
+	}
+	dst, src := net.HardwareAddr(frame[0:6]), net.HardwareAddr(frame[6:12])
+	if bytes.Equal(src, own) {
+		// The socket also sees the frames this host sends.
+		return request{}, false
+	}
+	if !bytes.Equal(dst, broadcast) && !bytes.Equal(dst, own) {
+		return request{}, false
+	}
+	var p arp.Packet
+	if err := p.UnmarshalBinary(frame[ethHeaderLen:]); err != nil {
+		return request{}, false
+	}
+	if p.HardwareType != hwTypeEthernet || p.ProtocolType != protoTypeIPv4 ||
+		p.HardwareAddrLength != macLen || p.IPLength != ipv4Len ||
+		p.Operation != arp.OperationRequest {
+		return request{}, false
+	}
+	if !unicastMAC(p.SenderHardwareAddr) || bytes.Equal(p.SenderHardwareAddr, own) {
+		return request{}, false
+	}
+	return request{
+		senderMAC: p.SenderHardwareAddr,
+		senderIP:  p.SenderIP,
+		targetIP:  p.TargetIP,
+	}, true
+}
+
+// unicastMAC reports whether m is a usable unicast MAC address.
+func unicastMAC(m net.HardwareAddr) bool {
+	return len(m) == macLen && m[0]&1 == 0 && !bytes.Equal(m, zeroMAC)
+}
+
+// replyFrame is the answer to req from mac: "req.targetIP is at mac".
+func replyFrame(req request, mac net.HardwareAddr) []byte {
+	return frame(req.senderMAC, mac, arp.OperationReply, req.targetIP, req.senderMAC, req.senderIP)
+}
+
+// gratuitousFrames are the two announcements of ip at mac: a request and a
+// reply, both broadcast.
+func gratuitousFrames(mac net.HardwareAddr, ip netip.Addr) [][]byte {
+	return [][]byte{
+		frame(broadcast, mac, arp.OperationRequest, ip, zeroMAC, ip),
+		frame(broadcast, mac, arp.OperationReply, ip, mac, ip),
+	}
+}
+
+// frame builds an Ethernet ARP frame from mac (also the sender MAC).
+func frame(dst, mac net.HardwareAddr, op arp.Operation, senderIP netip.Addr, targetMAC net.HardwareAddr, targetIP netip.Addr) []byte {
+	p := arp.Packet{
+		HardwareType:       hwTypeEthernet,
+		ProtocolType:       protoTypeIPv4,
+		HardwareAddrLength: macLen,
+		IPLength:           ipv4Len,
+		Operation:          op,
+		SenderHardwareAddr: mac,
+		SenderIP:           senderIP,
+		TargetHardwareAddr: targetMAC,
+		TargetIP:           targetIP,
+	}
+	// MarshalBinary cannot fail; the lengths are fixed above.
+	payload, _ := p.MarshalBinary()
+	f := make([]byte, 0, ethHeaderLen+len(payload))
+	f = append(f, dst...)
+	f = append(f, mac...)
+	f = binary.BigEndian.AppendUint16(f, etherTypeARP)
+	return append(f, payload...)
+}

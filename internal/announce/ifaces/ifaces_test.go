@@ -1,0 +1,167 @@
+package ifaces
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"syscall"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const upBroadcast = net.FlagUp | net.FlagBroadcast | net.FlagMulticast
+
+func TestDefault(t *testing.T) {
+	eth := func(name string, mod func(*Interface)) Interface {
+		i := Interface{Name: name, Flags: upBroadcast, HasIPv4: true, HasIPv6LinkLocal: true}
+		if mod != nil {
+			mod(&i)
+		}
+		return i
+	}
+	tests := []struct {
+		name string
+		list []Interface
+		want []string
+	}{
+		{"empty", nil, nil},
+		{"plain interface with IPv4", []Interface{eth("eth0", nil)}, []string{"eth0"}},
+		{"IPv6 global only", []Interface{eth("eth0", func(i *Interface) { i.HasIPv4, i.HasIPv6Global = false, true })}, []string{"eth0"}},
+		{"link-local only (a pod's veth)", []Interface{eth("cali1", func(i *Interface) { i.HasIPv4 = false })}, nil},
+		{"no address", []Interface{eth("eth0", func(i *Interface) { i.HasIPv4, i.HasIPv6LinkLocal = false, false })}, nil},
+		{"down", []Interface{eth("eth0", func(i *Interface) { i.Flags &^= net.FlagUp })}, nil},
+		{"no broadcast (tunnel)", []Interface{eth("wg0", func(i *Interface) { i.Flags = net.FlagUp | net.FlagPointToPoint })}, nil},
+		{"loopback", []Interface{eth("lo", func(i *Interface) { i.Flags |= net.FlagLoopback })}, nil},
+		{"NOARP (kube-ipvs0)", []Interface{eth("kube-ipvs0", func(i *Interface) { i.NoARP = true })}, nil},
+		{"bond port", []Interface{eth("eth0", func(i *Interface) { i.Master = "bond0" })}, nil},
+		{
+			"bridge with its port",
+			[]Interface{eth("eth0", func(i *Interface) { i.Master = "br0"; i.HasIPv4 = false }), eth("br0", nil)},
+			[]string{"br0"},
+		},
+		{
+			"list order kept, duplicates dropped",
+			[]Interface{eth("eth2", nil), eth("eth0", nil), eth("eth2", nil), eth("eth1", nil)},
+			[]string{"eth2", "eth0", "eth1"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, Default(tt.list)); diff != "" {
+				t.Errorf("Default (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestResolve(t *testing.T) {
+	list := []Interface{
+		{Name: "eth0", Flags: upBroadcast, HasIPv4: true},
+		{Name: "eth1", Flags: net.FlagBroadcast, HasIPv4: true}, // down
+		{Name: "port0", Flags: upBroadcast, Master: "br0"},
+		{Name: "lo", Flags: net.FlagUp | net.FlagLoopback, HasIPv4: true},
+	}
+	tests := []struct {
+		name   string
+		wanted []string
+		want   []string
+	}{
+		{"none wanted", nil, nil},
+		{"existing and up", []string{"eth0"}, []string{"eth0"}},
+		{"caller's order, duplicates dropped", []string{"lo", "eth0", "lo"}, []string{"lo", "eth0"}},
+		{"down and missing dropped", []string{"eth1", "eth9", "eth0"}, []string{"eth0"}},
+		{"explicit choice honoured for an enslaved interface", []string{"port0"}, []string{"port0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, Resolve(list, tt.wanted)); diff != "" {
+				t.Errorf("Resolve (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// addrMsg builds an RTM_NEWADDR message as the kernel sends it.
+func addrMsg(family, flags byte, index uint32, attrs ...attr) syscall.NetlinkMessage {
+	data := []byte{family, 64, flags, 0}
+	data = binary.NativeEndian.AppendUint32(data, index)
+	for _, a := range attrs {
+		l := 4 + len(a.value)
+		data = binary.NativeEndian.AppendUint16(data, uint16(l))
+		data = binary.NativeEndian.AppendUint16(data, a.typ)
+		data = append(data, a.value...)
+		for l%4 != 0 {
+			data = append(data, 0)
+			l++
+		}
+	}
+	return syscall.NetlinkMessage{Header: syscall.NlMsghdr{Type: syscall.RTM_NEWADDR}, Data: data}
+}
+
+type attr struct {
+	typ   uint16
+	value []byte
+}
+
+func addrAttr(typ uint16, s string) attr {
+	return attr{typ, netip.MustParseAddr(s).AsSlice()}
+}
+
+func flagsAttr(f uint32) attr {
+	return attr{ifaFlags, binary.NativeEndian.AppendUint32(nil, f)}
+}
+
+func TestParseAddrs(t *testing.T) {
+	msgs := []syscall.NetlinkMessage{
+		addrMsg(syscall.AF_INET, 0, 2, addrAttr(syscall.IFA_ADDRESS, "172.31.250.1"), addrAttr(syscall.IFA_LOCAL, "172.31.250.1")),
+		// Point-to-point: IFA_ADDRESS is the peer, IFA_LOCAL ours.
+		addrMsg(syscall.AF_INET, 0, 3, addrAttr(syscall.IFA_ADDRESS, "10.0.0.2"), addrAttr(syscall.IFA_LOCAL, "10.0.0.1")),
+		addrMsg(syscall.AF_INET6, 0, 2, addrAttr(syscall.IFA_ADDRESS, "fe80::1")),
+		addrMsg(syscall.AF_INET6, 0, 2, addrAttr(syscall.IFA_ADDRESS, "fd00:31:250::1")),
+		// Not usable: tentative, failed DAD, tentative in the 32-bit flags.
+		addrMsg(syscall.AF_INET6, ifaFlagTentative, 4, addrAttr(syscall.IFA_ADDRESS, "fd00:31:250::4")),
+		addrMsg(syscall.AF_INET6, ifaFlagDADFailed, 4, addrAttr(syscall.IFA_ADDRESS, "fd00:31:250::5")),
+		addrMsg(syscall.AF_INET6, 0, 4, addrAttr(syscall.IFA_ADDRESS, "fe80::4"), flagsAttr(ifaFlagTentative|0x100)),
+		// Not an address message.
+		{Header: syscall.NlMsghdr{Type: syscall.NLMSG_DONE}, Data: []byte{0, 0, 0, 0}},
+	}
+	got, err := parseAddrs(msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int][]netip.Addr{
+		2: {netip.MustParseAddr("172.31.250.1"), netip.MustParseAddr("fe80::1"), netip.MustParseAddr("fd00:31:250::1")},
+		3: {netip.MustParseAddr("10.0.0.1")},
+	}
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Errorf("parseAddrs (-want +got):\n%s", diff)
+	}
+
+	short := syscall.NetlinkMessage{Header: syscall.NlMsghdr{Type: syscall.RTM_NEWADDR}, Data: []byte{2, 24}}
+	if _, err := parseAddrs([]syscall.NetlinkMessage{short}); err == nil {
+		t.Error("short message: want an error")
+	}
+}
+
+func TestListHost(t *testing.T) {
+	list, err := List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range list {
+		if i.Flags&net.FlagLoopback == 0 {
+			continue
+		}
+		if !i.HasIPv4 || i.Enslaved() {
+			t.Errorf("loopback %+v: want an IPv4 address and no master", i)
+		}
+		for _, name := range Default(list) {
+			if name == i.Name {
+				t.Errorf("Default includes the loopback %s", name)
+			}
+		}
+		return
+	}
+	t.Fatalf("no loopback in %+v", list)
+}

@@ -1,0 +1,170 @@
+package ifaces_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/herald-lb/herald/internal/announce/ifaces"
+	"github.com/herald-lb/herald/internal/announce/internal/nstest"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(nstest.Main(m, map[string]func() int{"ifaces": helper}))
+}
+
+// helper answers "list" with List as JSON, "watch" to start watching and
+// "changed DURATION" to wait that long for a change.
+func helper() int {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var changes <-chan struct{}
+	nstest.Serve(func(words []string) (string, error) {
+		switch words[0] {
+		case "list":
+			list, err := ifaces.List()
+			if err != nil {
+				return "", err
+			}
+			b, err := json.Marshal(list)
+			return string(b), err
+		case "watch":
+			var err error
+			changes, err = ifaces.Watch(ctx)
+			return "", err
+		case "changed":
+			if len(words) != 2 {
+				return "", errors.New("want changed DURATION")
+			}
+			d, err := time.ParseDuration(words[1])
+			if err != nil {
+				return "", err
+			}
+			select {
+			case _, ok := <-changes:
+				if !ok {
+					return "", errors.New("watch channel closed")
+				}
+				return "changed", nil
+			case <-time.After(d):
+				return "quiet", nil
+			}
+		}
+		return "", errors.New("unknown command")
+	})
+	return 0
+}
+
+func TestNetnsList(t *testing.T) {
+	nstest.Require(t, "sysctl")
+	node := nstest.New(t, "node")
+	peer := nstest.New(t, "peer")
+	node.Sysctl(t, "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+
+	node.Run(t, "ip", "link", "add", "br0", "type", "bridge")
+	node.Run(t, "ip", "link", "set", "br0", "up")
+	node.Run(t, "ip", "addr", "add", "172.31.251.1/24", "dev", "br0")
+	for i, name := range []string{"port0", "ll0", "v6g", "noarp0", "down0", "tent0"} {
+		nstest.Veth(t, node, name, peer, "p"+string(rune('0'+i)))
+	}
+	node.Run(t, "ip", "link", "set", "port0", "master", "br0")
+	node.Run(t, "ip", "-6", "addr", "add", "fd00:31:251::1/64", "dev", "v6g", "nodad")
+	node.Run(t, "ip", "link", "set", "noarp0", "arp", "off")
+	node.Run(t, "ip", "addr", "add", "172.31.252.1/24", "dev", "noarp0")
+	node.Run(t, "ip", "link", "set", "down0", "down")
+	node.Run(t, "ip", "addr", "add", "172.31.253.1/24", "dev", "down0")
+	// Without carrier (its peer is down) duplicate address detection never
+	// runs: the addresses stay tentative.
+	node.Sysctl(t, "net.ipv6.conf.tent0.accept_dad=1")
+	peer.Run(t, "ip", "link", "set", "p5", "down")
+	node.Run(t, "ip", "-6", "addr", "add", "fd00:31:254::1/64", "dev", "tent0")
+
+	h := node.StartHelper(t, "ifaces")
+	var list []ifaces.Interface
+	// The link-local addresses appear once the veths have carrier.
+	if !nstest.Eventually(5*time.Second, func() bool {
+		if err := json.Unmarshal([]byte(h.Do("list")), &list); err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range list {
+			if i.Name == "ll0" {
+				return i.HasIPv6LinkLocal
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("ll0 has no usable link-local address: %+v", list)
+	}
+
+	type summary struct {
+		Up, Loopback, NoARP, IPv4, IPv6Global, IPv6LinkLocal bool
+		Master                                               string
+	}
+	got := map[string]summary{}
+	for _, i := range list {
+		got[i.Name] = summary{i.Up(), i.Flags&(1<<2) != 0, i.NoARP, i.HasIPv4, i.HasIPv6Global, i.HasIPv6LinkLocal, i.Master}
+		if i.Name == "br0" && (i.Index == 0 || len(i.MAC) != 6 || i.MTU == 0) {
+			t.Errorf("br0: index %d, MAC %v, MTU %d; want all set", i.Index, i.MAC, i.MTU)
+		}
+	}
+	want := map[string]summary{
+		"lo":     {Up: true, Loopback: true, IPv4: true, IPv6Global: true},
+		"br0":    {Up: true, IPv4: true, IPv6LinkLocal: true},
+		"port0":  {Up: true, IPv6LinkLocal: true, Master: "br0"},
+		"ll0":    {Up: true, IPv6LinkLocal: true},
+		"v6g":    {Up: true, IPv6Global: true, IPv6LinkLocal: true},
+		"noarp0": {Up: true, NoARP: true, IPv4: true, IPv6LinkLocal: true},
+		"down0":  {IPv4: true},
+		// Its link-local address came before accept_dad was set.
+		"tent0": {Up: true, IPv6LinkLocal: true},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("List (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"br0", "v6g"}, sortedDefault(list)); diff != "" {
+		t.Errorf("Default (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"port0", "br0"}, ifaces.Resolve(list, []string{"port0", "down0", "eth9", "br0", "port0"})); diff != "" {
+		t.Errorf("Resolve (-want +got):\n%s", diff)
+	}
+}
+
+// sortedDefault is Default by name (indexes, hence list order, depend on
+// creation order).
+func sortedDefault(list []ifaces.Interface) []string {
+	out := ifaces.Default(list)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if strings.Compare(out[j], out[i]) < 0 {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+func TestNetnsWatch(t *testing.T) {
+	nstest.Require(t)
+	node := nstest.New(t, "node")
+	peer := nstest.New(t, "peer")
+	h := node.StartHelper(t, "ifaces")
+	h.Do("watch")
+
+	nstest.Veth(t, node, "eth0", peer, "eth0")
+	if got := h.Do("changed 5s"); got != "changed" {
+		t.Fatalf("after a link was added: %s, want changed", got)
+	}
+	// Drain what the link's creation and link-local addresses signalled.
+	for h.Do("changed 300ms") == "changed" {
+	}
+	node.Run(t, "ip", "addr", "add", "172.31.250.1/24", "dev", "eth0")
+	if got := h.Do("changed 5s"); got != "changed" {
+		t.Fatalf("after an address was added: %s, want changed", got)
+	}
+}

@@ -1,0 +1,12 @@
+// Package speaker decides what a node announces, and drives the announcers.
+//
+// The deciding half is pure: a Snapshot (configuration, Services with their
+// assigned IPs, Nodes, endpoints, live members and their claims) goes in,
+// and the desired layer-2 announcements come out (L2Desired). Every speaker
+// computes the same owners from the same snapshot; each acts only on the
+// IPs it owns.
+//
+// The acting half (Speaker) watches the API server, keeps the snapshot,
+// reconciles the ARP and NDP responders to the desired set, gossips this
+// node's claims, and writes ServiceL2Status objects and events.
+package speaker

@@ -1,0 +1,336 @@
+package speaker
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/client-go/tools/record"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/herald-lb/herald/api/v1beta1"
+	"github.com/herald-lb/herald/internal/config"
+	"github.com/herald-lb/herald/internal/election"
+	"github.com/herald-lb/herald/internal/k8s"
+	"github.com/herald-lb/herald/internal/metrics"
+	"github.com/herald-lb/herald/internal/model"
+	"github.com/herald-lb/herald/internal/servicereq"
+)
+
+// Responder is a layer-2 responder (ARP or NDP): it answers, on each
+// interface, for the addresses given.
+type Responder interface {
+	Reconcile(desired map[string][]netip.Addr) error
+}
+
+// Membership is the speakers' cluster as the loop needs it.
+type Membership interface {
+	// Members are the live members; Known adds those that failed (but did
+	// not leave) since this process started.
+	Members() []string
+	Known() []string
+	Claims() map[string][]election.Claim
+	SetClaims(claims []election.Claim)
+	Synced() bool
+}
+
+// Interfaces lists this node's interfaces to answer on: the default set
+// for nil, else the named ones that exist and are up.
+type Interfaces interface {
+	Resolve(wanted []string) []string
+}
+
+// L2Loop computes the layer-2 announcements from the API server's state
+// and the membership, and drives the responders to them. It runs as a
+// reconciler under a single key: every change recomputes the whole set.
+type L2Loop struct {
+	Client     client.Reader
+	Recorder   record.EventRecorder
+	Namespace  string
+	NodeName   string
+	Class      servicereq.Class
+	ARP, NDP   Responder
+	Membership Membership // nil: memberlist off, Ready nodes are live
+	Interfaces Interfaces
+	Status     *StatusWriter
+	Metrics    *metrics.L2
+	Log        logr.Logger
+	// Now is the clock for claim epochs (time.Now when nil).
+	Now func() time.Time
+
+	mu      sync.Mutex
+	lastCfg *model.Config
+	owned   map[netip.Addr]ownedIP // what this node announces now
+}
+
+type ownedIP struct {
+	epoch      int64
+	services   []model.ServiceKey
+	interfaces []string
+}
+
+var _ reconcile.Reconciler = (*L2Loop)(nil)
+
+// LoopKey is the single key the loop reconciles under.
+var LoopKey = reconcile.Request{}
+
+// Reconcile recomputes everything.
+func (l *L2Loop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	snap, err := l.snapshot(ctx)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if snap.Config == nil {
+		return reconcile.Result{}, nil
+	}
+	if l.Membership != nil && !l.Membership.Synced() {
+		// Until we know the others' claims we could take an address that
+		// someone already answers for.
+		return reconcile.Result{RequeueAfter: 200 * time.Millisecond}, nil
+	}
+	desired := L2Desired(snap)
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.owned == nil {
+		l.owned = map[netip.Addr]ownedIP{}
+	}
+	mayTakeOver := l.quorum(snap)
+	now := l.now().UnixMilli()
+	next := map[netip.Addr]ownedIP{}
+	var gained []L2Announcement
+	for ip, a := range desired {
+		if a.Owner != l.NodeName {
+			continue
+		}
+		prev, had := l.owned[ip]
+		if !had && !mayTakeOver {
+			continue
+		}
+		o := ownedIP{epoch: now, services: a.Services, interfaces: a.Interfaces}
+		if had {
+			o.epoch = prev.epoch
+		} else {
+			gained = append(gained, a)
+		}
+		next[ip] = o
+	}
+	var lost []netip.Addr
+	for ip := range l.owned {
+		if _, ok := next[ip]; !ok {
+			lost = append(lost, ip)
+		}
+	}
+
+	v4, v6 := map[string][]netip.Addr{}, map[string][]netip.Addr{}
+	for ip, o := range next {
+		for _, iface := range l.Interfaces.Resolve(o.interfaces) {
+			if ip.Is4() {
+				v4[iface] = append(v4[iface], ip)
+			} else {
+				v6[iface] = append(v6[iface], ip)
+			}
+		}
+	}
+	for _, m := range []map[string][]netip.Addr{v4, v6} {
+		for k := range m {
+			slices.SortFunc(m[k], netip.Addr.Compare)
+		}
+	}
+	errARP := l.ARP.Reconcile(v4)
+	errNDP := l.NDP.Reconcile(v6)
+	l.owned = next
+	if l.Membership != nil {
+		claims := make([]election.Claim, 0, len(next))
+		for ip, o := range next {
+			claims = append(claims, election.Claim{IP: ip, Epoch: o.epoch})
+		}
+		sort.Slice(claims, func(i, j int) bool { return claims[i].IP.Less(claims[j].IP) })
+		l.Membership.SetClaims(claims)
+	}
+	if l.Metrics != nil {
+		n4, n6 := 0, 0
+		for ip := range next {
+			if ip.Is4() {
+				n4++
+			} else {
+				n6++
+			}
+		}
+		l.Metrics.AnnouncedIPs.WithLabelValues("arp").Set(float64(n4))
+		l.Metrics.AnnouncedIPs.WithLabelValues("ndp").Set(float64(n6))
+	}
+
+	for _, a := range gained {
+		l.Log.Info("announcing", "ip", a.IP.String(), "pool", a.Pool, "node", l.NodeName)
+		for _, key := range a.Services {
+			l.event(ctx, key, fmt.Sprintf("announcing %s from node %s", a.IP, l.NodeName))
+		}
+	}
+	for _, ip := range lost {
+		l.Log.Info("stopped announcing", "ip", ip.String(), "node", l.NodeName)
+	}
+	if l.Status != nil {
+		l.Status.Set(l.statusView(next))
+	}
+	if errARP != nil || errNDP != nil {
+		return reconcile.Result{}, fmt.Errorf("responders: arp: %v, ndp: %v", errARP, errNDP)
+	}
+	return reconcile.Result{}, nil
+}
+
+// quorum reports whether this node may take over addresses: it must see at
+// least half of the known speakers (members seen alive since it started,
+// less those that left gracefully and those whose Node is gone or not
+// Ready) as live. An isolated node (its link down) keeps only what it had,
+// so a healed partition does not move addresses to it.
+func (l *L2Loop) quorum(s Snapshot) bool {
+	if s.Live == nil {
+		return true
+	}
+	known := 0
+	for _, name := range s.Known {
+		if n, ok := s.Nodes[name]; ok && n.Ready {
+			known++
+		}
+	}
+	return len(s.Live)*2 >= known
+}
+
+func (l *L2Loop) now() time.Time {
+	if l.Now != nil {
+		return l.Now()
+	}
+	return time.Now()
+}
+
+func (l *L2Loop) event(ctx context.Context, key model.ServiceKey, msg string) {
+	var svc corev1.Service
+	if err := l.Client.Get(ctx, client.ObjectKey{Namespace: key.Namespace, Name: key.Name}, &svc); err != nil {
+		return
+	}
+	l.Recorder.Event(&svc, corev1.EventTypeNormal, "nodeAssigned", msg)
+}
+
+// statusView groups this node's announcements by Service.
+func (l *L2Loop) statusView(owned map[netip.Addr]ownedIP) map[model.ServiceKey]L2StatusEntry {
+	out := map[model.ServiceKey]L2StatusEntry{}
+	for ip, o := range owned {
+		ifs := l.Interfaces.Resolve(o.interfaces)
+		for _, key := range o.services {
+			e := out[key]
+			e.IPs = append(e.IPs, ip)
+			e.Interfaces = append(e.Interfaces, ifs...)
+			out[key] = e
+		}
+	}
+	for k, e := range out {
+		slices.SortFunc(e.IPs, netip.Addr.Compare)
+		sort.Strings(e.Interfaces)
+		e.Interfaces = slices.Compact(e.Interfaces)
+		out[k] = e
+	}
+	return out
+}
+
+// snapshot reads the cache into a Snapshot. The configuration is the last
+// one that validated: a bad configuration never stops announcements.
+func (l *L2Loop) snapshot(ctx context.Context) (Snapshot, error) {
+	var snap Snapshot
+	res, err := k8s.LoadResources(ctx, l.Client, l.Namespace)
+	if err != nil {
+		return snap, err
+	}
+	cfg, err := config.Build(res, config.Options{Namespace: l.Namespace})
+	l.mu.Lock()
+	if err != nil {
+		l.Log.V(1).Info("configuration rejected; keeping the last good one", "error", err.Error())
+	} else {
+		l.lastCfg = cfg
+	}
+	snap.Config = l.lastCfg
+	l.mu.Unlock()
+
+	var svcs corev1.ServiceList
+	if err := l.Client.List(ctx, &svcs); err != nil {
+		return snap, err
+	}
+	for i := range svcs.Items {
+		s := &svcs.Items[i]
+		if !l.Class.Handles(s) {
+			continue
+		}
+		svc := Service{
+			Key:   model.ServiceKey{Namespace: s.Namespace, Name: s.Name},
+			Local: s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
+		}
+		for _, ing := range s.Status.LoadBalancer.Ingress {
+			if ip, err := netip.ParseAddr(ing.IP); err == nil {
+				svc.IPs = append(svc.IPs, ip.Unmap())
+			}
+		}
+		if len(svc.IPs) > 0 {
+			snap.Services = append(snap.Services, svc)
+		}
+	}
+
+	var nodes corev1.NodeList
+	if err := l.Client.List(ctx, &nodes); err != nil {
+		return snap, err
+	}
+	snap.Nodes = make(map[string]Node, len(nodes.Items))
+	for i := range nodes.Items {
+		snap.Nodes[nodes.Items[i].Name] = nodeFrom(&nodes.Items[i])
+	}
+
+	var slices discoveryv1.EndpointSliceList
+	if err := l.Client.List(ctx, &slices); err != nil {
+		return snap, err
+	}
+	snap.Endpoints = map[model.ServiceKey]map[string]bool{}
+	for i := range slices.Items {
+		es := &slices.Items[i]
+		name := es.Labels[v1beta1.LabelServiceName]
+		if name == "" {
+			continue
+		}
+		key := model.ServiceKey{Namespace: es.Namespace, Name: name}
+		for _, ep := range es.Endpoints {
+			if ep.NodeName == nil || (ep.Conditions.Ready != nil && !*ep.Conditions.Ready) {
+				continue
+			}
+			if snap.Endpoints[key] == nil {
+				snap.Endpoints[key] = map[string]bool{}
+			}
+			snap.Endpoints[key][*ep.NodeName] = true
+		}
+	}
+
+	if l.Membership != nil {
+		snap.Live = l.Membership.Members()
+		snap.Known = l.Membership.Known()
+		snap.Claims = l.Membership.Claims()
+	}
+	return snap, nil
+}
+
+func nodeFrom(n *corev1.Node) Node {
+	out := Node{Name: n.Name, Labels: n.Labels}
+	for _, c := range n.Status.Conditions {
+		switch c.Type {
+		case corev1.NodeReady:
+			out.Ready = c.Status == corev1.ConditionTrue
+		case corev1.NodeNetworkUnavailable:
+			out.NetworkUnavailable = c.Status == corev1.ConditionTrue
+		}
+	}
+	return out
+}

@@ -1,0 +1,152 @@
+package speaker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/herald-lb/herald/api/v1beta1"
+	"github.com/herald-lb/herald/internal/model"
+)
+
+// L2StatusEntry is what one node announces for one Service.
+type L2StatusEntry struct {
+	IPs        []netip.Addr
+	Interfaces []string
+}
+
+// StatusWriter keeps this node's ServiceL2Status objects equal to what it
+// announces: one object per Service it answers for, deleted when it stops.
+// Writes happen in the background so they never delay an announcement.
+type StatusWriter struct {
+	Client    client.Client
+	Namespace string
+	NodeName  string
+	Log       logr.Logger
+
+	mu      sync.Mutex
+	desired map[model.ServiceKey]L2StatusEntry
+	notify  chan struct{}
+}
+
+// NewStatusWriter returns a writer; run it with Start.
+func NewStatusWriter(c client.Client, ns, node string, log logr.Logger) *StatusWriter {
+	return &StatusWriter{Client: c, Namespace: ns, NodeName: node, Log: log, notify: make(chan struct{}, 1)}
+}
+
+// Set replaces the desired entries. It never blocks.
+func (w *StatusWriter) Set(desired map[model.ServiceKey]L2StatusEntry) {
+	w.mu.Lock()
+	w.desired = desired
+	w.mu.Unlock()
+	select {
+	case w.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Start writes until ctx ends, retrying failed writes.
+func (w *StatusWriter) Start(ctx context.Context) error {
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.notify:
+		case <-retry.C:
+		}
+		if err := w.sync(ctx); err != nil && ctx.Err() == nil {
+			w.Log.Error(err, "writing ServiceL2Status")
+			retry.Reset(2 * time.Second)
+		}
+	}
+}
+
+// L2StatusName is the name of the ServiceL2Status for a Service and node.
+func L2StatusName(node string, key model.ServiceKey) string {
+	sum := sha256.Sum256([]byte(key.Namespace + "/" + key.Name))
+	name := node + "-" + hex.EncodeToString(sum[:5])
+	if len(name) > 253 {
+		name = name[len(name)-253:]
+	}
+	return name
+}
+
+func (w *StatusWriter) sync(ctx context.Context) error {
+	w.mu.Lock()
+	desired := w.desired
+	w.mu.Unlock()
+
+	var have v1beta1.ServiceL2StatusList
+	if err := w.Client.List(ctx, &have, client.InNamespace(w.Namespace), client.MatchingLabels{v1beta1.LabelNodeName: w.NodeName}); err != nil {
+		return err
+	}
+	existing := map[string]*v1beta1.ServiceL2Status{}
+	for i := range have.Items {
+		existing[have.Items[i].Name] = &have.Items[i]
+	}
+	var firstErr error
+	keep := map[string]bool{}
+	for key, e := range desired {
+		name := L2StatusName(w.NodeName, key)
+		keep[name] = true
+		want := v1beta1.ServiceL2StatusStatus{
+			Node: w.NodeName, ServiceName: key.Name, ServiceNamespace: key.Namespace,
+			Interfaces: e.Interfaces,
+		}
+		for _, ip := range e.IPs {
+			want.IPs = append(want.IPs, ip.String())
+		}
+		obj := existing[name]
+		if obj == nil {
+			obj = &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{
+				Namespace: w.Namespace, Name: name,
+				Labels: map[string]string{
+					v1beta1.LabelNodeName:       w.NodeName,
+					v1beta1.LabelServiceNameRef: key.Name,
+					v1beta1.LabelServiceNSRef:   key.Namespace,
+				},
+			}}
+			if err := w.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+				firstErr = keepFirst(firstErr, err)
+				continue
+			}
+		} else if statusEqual(obj.Status, want) {
+			continue
+		}
+		obj.Status = want
+		if err := w.Client.Status().Update(ctx, obj); err != nil {
+			firstErr = keepFirst(firstErr, err)
+		}
+	}
+	for name, obj := range existing {
+		if !keep[name] {
+			if err := w.Client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+				firstErr = keepFirst(firstErr, err)
+			}
+		}
+	}
+	return firstErr
+}
+
+func statusEqual(a, b v1beta1.ServiceL2StatusStatus) bool {
+	return a.Node == b.Node && a.ServiceName == b.ServiceName && a.ServiceNamespace == b.ServiceNamespace &&
+		slices.Equal(a.IPs, b.IPs) && slices.Equal(a.Interfaces, b.Interfaces)
+}
+
+func keepFirst(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}

@@ -1,0 +1,69 @@
+// Command speaker is Herald's node agent: it runs on every node and
+// announces the Service IPs this node owns, answering ARP (IPv4) and NDP
+// (IPv6) for them, with owners agreed among speakers over memberlist.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"k8s.io/client-go/tools/clientcmd"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/herald-lb/herald/internal/speaker"
+)
+
+func main() {
+	opts := speaker.DefaultOptions()
+	fs := flag.NewFlagSet("speaker", flag.ExitOnError)
+	kubeconfig := fs.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file (default: in-cluster)")
+	fs.StringVar(&opts.NodeName, "node-name", os.Getenv("NODE_NAME"), "this node's name (default $NODE_NAME)")
+	fs.StringVar(&opts.Namespace, "namespace", opts.Namespace, "namespace of Herald's configuration")
+	fs.StringVar(&opts.LBClass, "lb-class", opts.LBClass, "loadBalancerClass Herald answers to, besides Services with no class")
+	fs.BoolVar(&opts.LBClassOnly, "lb-class-only", opts.LBClassOnly, "serve only Services whose class is --lb-class")
+	fs.BoolVar(&opts.Memberlist, "memberlist", opts.Memberlist, "agree on owners over memberlist (off: Node readiness decides liveness)")
+	fs.StringVar(&opts.MemberlistBind, "memberlist-bind", opts.MemberlistBind, "memberlist listen address ip:port")
+	join := fs.String("memberlist-join", "", "extra memberlist seeds, comma-separated ip:port (Node addresses are joined anyway)")
+	fs.StringVar(&opts.MemberlistSecret, "memberlist-secret", opts.MemberlistSecret, "Secret (key \"secretkey\") with the gossip encryption secret; empty disables encryption")
+	fs.DurationVar(&opts.ProbeInterval, "memberlist-probe-interval", opts.ProbeInterval, "failure detection probe interval (0: 200ms)")
+	fs.DurationVar(&opts.ProbeTimeout, "memberlist-probe-timeout", opts.ProbeTimeout, "failure detection probe timeout (0: 100ms)")
+	fs.IntVar(&opts.SuspicionMult, "memberlist-suspicion-mult", opts.SuspicionMult, "suspicion multiplier (0: 2); higher is slower but more tolerant of loss")
+	fs.StringVar(&opts.MetricsAddr, "metrics-addr", opts.MetricsAddr, "address for /metrics (0 disables)")
+	fs.StringVar(&opts.HealthAddr, "health-addr", opts.HealthAddr, "address for /healthz (0 disables)")
+	qps := fs.Float64("kube-api-qps", float64(opts.QPS), "requests per second to the API server")
+	fs.IntVar(&opts.Burst, "kube-api-burst", opts.Burst, "burst of requests to the API server")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(fs)
+	_ = fs.Parse(os.Args[1:])
+	opts.QPS = float32(*qps)
+	if *join != "" {
+		opts.MemberlistJoin = strings.Split(*join, ",")
+	}
+
+	log := zap.New(zap.UseFlagOptions(&zapOpts)).WithName("herald-speaker")
+	ctrllog.SetLogger(log)
+	if err := opts.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "speaker:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = *kubeconfig
+	restCfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	if err != nil {
+		log.Error(err, "load kubeconfig")
+		os.Exit(1)
+	}
+	if err := speaker.Run(ctx, restCfg, opts, log); err != nil {
+		log.Error(err, "speaker stopped")
+		os.Exit(1)
+	}
+}
