@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/go-logr/logr"
@@ -42,10 +43,14 @@ func main() {
 	fs.IntVar(&opts.Workers, "workers", opts.Workers, "concurrent Service reconciles")
 	qps := fs.Float64("kube-api-qps", float64(opts.QPS), "requests per second to the API server")
 	fs.IntVar(&opts.Burst, "kube-api-burst", opts.Burst, "burst of requests to the API server")
+	gcPercent := fs.Int("gc-percent", 50, "Go GC target percentage when $GOGC is unset (lower: less memory, more CPU)")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	_ = fs.Parse(os.Args[1:])
 	opts.QPS = float32(*qps)
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(*gcPercent)
+	}
 
 	log := zap.New(zap.UseFlagOptions(&zapOpts)).WithName("herald-controller")
 	ctrllog.SetLogger(log)

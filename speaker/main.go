@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -38,10 +39,14 @@ func main() {
 	fs.StringVar(&opts.HealthAddr, "health-addr", opts.HealthAddr, "address for /healthz (0 disables)")
 	qps := fs.Float64("kube-api-qps", float64(opts.QPS), "requests per second to the API server")
 	fs.IntVar(&opts.Burst, "kube-api-burst", opts.Burst, "burst of requests to the API server")
+	gcPercent := fs.Int("gc-percent", 50, "Go GC target percentage when $GOGC is unset (lower: less memory, more CPU)")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	_ = fs.Parse(os.Args[1:])
 	opts.QPS = float32(*qps)
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(*gcPercent)
+	}
 	if *join != "" {
 		opts.MemberlistJoin = strings.Split(*join, ",")
 	}

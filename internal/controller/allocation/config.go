@@ -85,7 +85,7 @@ func (r *ConfigReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (
 	if first {
 		// Nothing could be decided without a configuration; revisit all.
 		var list corev1.ServiceList
-		if err := r.Client.List(ctx, &list); err != nil {
+		if err := r.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 			return reconcile.Result{}, err
 		}
 		for i := range list.Items {

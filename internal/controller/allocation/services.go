@@ -174,14 +174,28 @@ func (r *ServiceReconciler) prime(ctx context.Context) (bool, error) {
 	if !haveCfg {
 		return false, nil
 	}
+	// One worker primes; the others wait for it rather than each listing
+	// every Service.
+	r.State.primeMu.Lock()
+	defer r.State.primeMu.Unlock()
+	r.State.mu.Lock()
+	done = r.State.primed
+	r.State.mu.Unlock()
+	if done {
+		return true, nil
+	}
 
+	// Read-only walk over the cache: no copy of 10,000 Services.
 	var list corev1.ServiceList
-	if err := r.Client.List(ctx, &list); err != nil {
+	if err := r.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return false, fmt.Errorf("list Services to learn existing assignments: %w", err)
 	}
 	// Oldest first: when two Services claim one address, the one that
 	// has had it longest keeps it.
-	items := list.Items
+	items := make([]*corev1.Service, len(list.Items))
+	for i := range list.Items {
+		items[i] = &list.Items[i]
+	}
 	sort.SliceStable(items, func(i, j int) bool {
 		ti, tj := items[i].CreationTimestamp, items[j].CreationTimestamp
 		if !ti.Equal(&tj) {
@@ -197,8 +211,7 @@ func (r *ServiceReconciler) prime(ctx context.Context) (bool, error) {
 		return true, nil
 	}
 	learnt := 0
-	for i := range items {
-		svc := &items[i]
+	for _, svc := range items {
 		if !r.Class.Handles(svc) || len(svc.Status.LoadBalancer.Ingress) == 0 {
 			continue
 		}

@@ -11,10 +11,12 @@ import (
 // reconcilers: the allocator, the configuration in force, and the Services
 // waiting for an address.
 type State struct {
-	mu     sync.Mutex
-	alloc  *allocator.Allocator
-	cfg    *model.Config // last good configuration; nil until one loads
-	primed bool
+	mu sync.Mutex
+	// primeMu serialises priming (see ServiceReconciler.prime).
+	primeMu sync.Mutex
+	alloc   *allocator.Allocator
+	cfg     *model.Config // last good configuration; nil until one loads
+	primed  bool
 	// pending are handled Services without an address (allocation failed);
 	// they are retried whenever addresses free up or the config changes.
 	pending map[model.ServiceKey]struct{}
