@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/go-logr/logr"
@@ -43,11 +44,20 @@ func main() {
 	fs.IntVar(&opts.Workers, "workers", opts.Workers, "concurrent Service reconciles")
 	qps := fs.Float64("kube-api-qps", float64(opts.QPS), "requests per second to the API server")
 	fs.IntVar(&opts.Burst, "kube-api-burst", opts.Burst, "burst of requests to the API server")
+	fs.StringVar(&opts.WebhookAddr, "webhook-addr", opts.WebhookAddr, "address of the validating webhook's HTTPS server (0 disables the webhook and its certificate)")
+	fs.StringVar(&opts.WebhookService, "webhook-service", opts.WebhookService, "Service (in --namespace) the API server reaches the webhook through; named in the certificate")
+	fs.StringVar(&opts.WebhookConfigName, "webhook-configuration", opts.WebhookConfigName, "ValidatingWebhookConfiguration whose caBundle the controller keeps")
+	fs.StringVar(&opts.WebhookSecret, "webhook-secret", opts.WebhookSecret, "Secret (in --namespace) holding the webhook's certificate; created when missing")
+	certHosts := fs.String("webhook-cert-hosts", "", "extra DNS names or IPs for the webhook certificate, comma-separated")
+	fs.DurationVar(&opts.WebhookCertValidity, "webhook-cert-validity", opts.WebhookCertValidity, "lifetime of each webhook certificate; a new one replaces it when a third is left")
 	gcPercent := fs.Int("gc-percent", 50, "Go GC target percentage when $GOGC is unset (lower: less memory, more CPU)")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	_ = fs.Parse(os.Args[1:])
 	opts.QPS = float32(*qps)
+	if *certHosts != "" {
+		opts.WebhookCertHosts = strings.Split(*certHosts, ",")
+	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(*gcPercent)
 	}

@@ -4,9 +4,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,34 +24,104 @@ import (
 
 const poolBGP = "e2e-bgp"
 
+// The suite's BGP peers (the router, once per family) and the
+// communities its advertisement attaches.
+const (
+	peerBGPv4 = "e2e-router-v4"
+	peerBGPv6 = "e2e-router-v6"
+	commBGP   = "65000:300"
+	largeBGP  = "64513:1:2"
+)
+
 // TestBGP: every node advertises the Service's address to the router; the
-// router holds one path per node, installs an ECMP route over all of them,
-// the routed client reaches the backends through it, and deleting the
-// Service withdraws the route.
+// router holds one path per node (with the advertisement's communities),
+// installs an ECMP route over all of them, the routed client reaches the
+// backends through it, each node's ServiceBGPStatus says what it
+// advertises, and deleting the Service withdraws the route.
 func TestBGP(t *testing.T) {
 	requireLab(t)
+	requireSpeaker(t)
+	setupBGP(t)
 	for _, fam := range families {
 		t.Run(string(fam), func(t *testing.T) {
-			t.Skip("BGP speaker not implemented yet (issue 5)")
 			bgpScenario(t, fam)
 		})
 	}
 }
 
+// TestBGPGracefulShutdown: a speaker stopped with SIGTERM closes its
+// sessions with a NOTIFICATION, so the router drops its next hop at once
+// (not after the hold timer); started again, it is back.
+func TestBGPGracefulShutdown(t *testing.T) {
+	requireLab(t)
+	requireSpeaker(t)
+	setupBGP(t)
+	nodes := drv.NodeNames()
+	if len(nodes) < 2 {
+		t.Skip("needs two nodes")
+	}
+	newService(t, "bgp-term", family(lab.IPv4), annotate(v1beta1.Annotation(v1beta1.AnnotationAddressPool), poolBGP))
+	ip := waitIPs(t, "bgp-term", 1)[0]
+	waitNextHops(t, ip, nodeAddrs(t, nodes, lab.IPv4))
+
+	victim := nodes[0]
+	restarted := false
+	t.Cleanup(func() {
+		if restarted {
+			return
+		}
+		if err := drv.RestartSpeaker(context.Background(), victim); err != nil {
+			t.Errorf("restart the speaker of %s: %v", victim, err)
+		}
+	})
+	t0 := time.Now()
+	if err := drv.SignalSpeaker(ctxT(t), victim, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// Well under the hold time (3 s): only a NOTIFICATION (or the closed
+	// connection) makes the router drop the path this fast.
+	eventually(t, 2*time.Second, "the router's kernel route loses "+victim, func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		kern, err := lab.KernelNextHops(ctx, drv, hostPrefix(ip))
+		if err != nil {
+			return false, err.Error()
+		}
+		return fmt.Sprint(kern) == fmt.Sprint(nodeAddrs(t, nodes[1:], lab.IPv4)), fmt.Sprintf("kernel %v", kern)
+	})
+	figure(t, "bgp-sigterm-nexthop-gone-ipv4", time.Since(t0))
+	addr, err := drv.NodeAddress(victim, lab.IPv4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reset := lastReset(t, addr); !strings.Contains(reset, "Notification received") {
+		t.Errorf("the router's last reset of %s: %q, want a NOTIFICATION received", victim, reset)
+	}
+
+	t1 := time.Now()
+	if err := drv.RestartSpeaker(ctxT(t), victim); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+	waitNextHops(t, ip, nodeAddrs(t, nodes, lab.IPv4))
+	figure(t, "bgp-restart-nexthop-back-ipv4", time.Since(t1)) // from the restart: includes the speaker's start
+}
+
 // setupBGP creates the peers (the router, per family), the BGP pool and
-// its BGPAdvertisement, removed when the test ends.
+// its BGPAdvertisement (with a community and a large community), removed
+// when the test ends, and waits until every node's sessions are up.
 func setupBGP(t *testing.T) {
 	t.Helper()
 	r := drv.Router()
 	objs := []client.Object{
-		&v1beta1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "e2e-router-v4", Namespace: v1beta1.Namespace},
+		&v1beta1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: peerBGPv4, Namespace: v1beta1.Namespace},
 			Spec: v1beta1.BGPPeerSpec{MyASN: r.NodeASN, PeerASN: r.ASN, PeerAddress: r.IPv4.String()}},
-		&v1beta1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "e2e-router-v6", Namespace: v1beta1.Namespace},
+		&v1beta1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: peerBGPv6, Namespace: v1beta1.Namespace},
 			Spec: v1beta1.BGPPeerSpec{MyASN: r.NodeASN, PeerASN: r.ASN, PeerAddress: r.IPv6.String()}},
 		&v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: poolBGP, Namespace: v1beta1.Namespace},
 			Spec: v1beta1.IPAddressPoolSpec{Addresses: plan.BGP.Addresses(), AutoAssign: ptr.To(false)}},
 		&v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: poolBGP, Namespace: v1beta1.Namespace},
-			Spec: v1beta1.BGPAdvertisementSpec{IPAddressPools: []string{poolBGP}}},
+			Spec: v1beta1.BGPAdvertisementSpec{IPAddressPools: []string{poolBGP}, Communities: []string{commBGP, "large:" + largeBGP}}},
 	}
 	ctx := ctxT(t)
 	for _, o := range objs {
@@ -58,6 +131,32 @@ func setupBGP(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = deleteAndWait(context.Background(), o) })
 	}
+	waitSessions(t)
+}
+
+// waitSessions waits until every node reports its sessions with both
+// peers Established in its BGPSessionStatus objects.
+func waitSessions(t *testing.T) {
+	t.Helper()
+	eventually(t, 30*time.Second, "every node's BGPSessionStatus is Established", func() (bool, string) {
+		var list v1beta1.BGPSessionStatusList
+		if err := cl.List(context.Background(), &list, client.InNamespace(v1beta1.Namespace)); err != nil {
+			return false, err.Error()
+		}
+		state := map[string]v1beta1.BGPSessionState{}
+		for _, s := range list.Items {
+			state[s.Status.Node+"/"+s.Status.Peer] = s.Status.State
+		}
+		var missing []string
+		for _, n := range drv.NodeNames() {
+			for _, p := range []string{peerBGPv4, peerBGPv6} {
+				if st := state[n+"/"+p]; st != "Established" {
+					missing = append(missing, fmt.Sprintf("%s/%s=%q", n, p, st))
+				}
+			}
+		}
+		return len(missing) == 0, "not established: " + strings.Join(missing, " ")
+	})
 }
 
 func hostPrefix(ip netip.Addr) netip.Prefix {
@@ -100,8 +199,76 @@ func waitNextHops(t *testing.T, ip netip.Addr, want []string) {
 	})
 }
 
+// frrPathCommunities returns, per path of prefix in FRR, its standard and
+// large communities ("65000:300 large:64513:1:2").
+func frrPathCommunities(t *testing.T, p netip.Prefix) []string {
+	t.Helper()
+	fam := "ipv4"
+	if p.Addr().Is6() {
+		fam = "ipv6"
+	}
+	out, err := drv.Vtysh(ctxT(t), "show bgp "+fam+" unicast "+p.String()+" json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths []struct {
+			Community struct {
+				List []string `json:"list"`
+			} `json:"community"`
+			LargeCommunity struct {
+				List []string `json:"list"`
+			} `json:"largeCommunity"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	var res []string
+	for _, path := range doc.Paths {
+		c := strings.Join(path.Community.List, " ")
+		for _, l := range path.LargeCommunity.List {
+			c += " large:" + l
+		}
+		res = append(res, c)
+	}
+	return res
+}
+
+// lastReset is the router's reason for the last reset of its session with
+// addr.
+func lastReset(t *testing.T, addr netip.Addr) string {
+	t.Helper()
+	out, err := drv.Vtysh(ctxT(t), "show bgp neighbors "+addr.String()+" json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]struct {
+		LastReset string `json:"lastResetDueTo"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	return doc[addr.String()].LastReset
+}
+
+// serviceBGPStatus returns, per node, the prefixes and peers of the
+// Service's ServiceBGPStatus objects.
+func serviceBGPStatus(ctx context.Context, svc string) (map[string]string, error) {
+	var list v1beta1.ServiceBGPStatusList
+	if err := cl.List(ctx, &list, client.InNamespace(v1beta1.Namespace)); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, s := range list.Items {
+		if s.Status.ServiceName == svc && s.Status.ServiceNamespace == testNS {
+			out[s.Status.Node] = strings.Join(s.Status.Prefixes, ",") + " -> " + strings.Join(s.Status.Peers, ",")
+		}
+	}
+	return out, nil
+}
+
 func bgpScenario(t *testing.T, fam lab.Family) {
-	setupBGP(t)
 	name := "bgp-" + string(fam)
 	newService(t, name, family(fam), annotate(v1beta1.Annotation(v1beta1.AnnotationAddressPool), poolBGP))
 	ip := waitIPs(t, name, 1)[0]
@@ -110,6 +277,28 @@ func bgpScenario(t *testing.T, fam lab.Family) {
 	}
 	nodes := drv.NodeNames()
 	waitNextHops(t, ip, nodeAddrs(t, nodes, fam))
+
+	// Each path carries the advertisement's communities, and only them.
+	for _, c := range frrPathCommunities(t, hostPrefix(ip)) {
+		if c != commBGP+" large:"+largeBGP {
+			t.Errorf("a path of %s carries communities %q, want %q", ip, c, commBGP+" large:"+largeBGP)
+		}
+	}
+
+	// Each node says what it advertises, and to which peers.
+	peers := peerBGPv4 + "," + peerBGPv6
+	eventually(t, 20*time.Second, "every node's ServiceBGPStatus for "+name, func() (bool, string) {
+		st, err := serviceBGPStatus(context.Background(), name)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, n := range nodes {
+			if st[n] != hostPrefix(ip).String()+" -> "+peers {
+				return false, fmt.Sprintf("%v", st)
+			}
+		}
+		return len(st) == len(nodes), fmt.Sprintf("%v", st)
+	})
 
 	// Connections from the routed client spread over the nodes.
 	seen := map[string]bool{}
@@ -124,10 +313,14 @@ func bgpScenario(t *testing.T, fam lab.Family) {
 		t.Fatal(err)
 	}
 	waitNextHops(t, ip, nil)
+	eventually(t, 20*time.Second, "the ServiceBGPStatus objects of "+name+" are gone", func() (bool, string) {
+		st, err := serviceBGPStatus(context.Background(), name)
+		return err == nil && len(st) == 0, fmt.Sprintf("%v %v", st, err)
+	})
 }
 
 // bgpLocalScenario: with externalTrafficPolicy: Local only nodes with an
-// endpoint are next hops.
+// endpoint are next hops, and the next hops follow the endpoints.
 func bgpLocalScenario(t *testing.T) {
 	setupBGP(t)
 	nodes := drv.NodeNames()
@@ -144,15 +337,37 @@ func bgpLocalScenario(t *testing.T) {
 	if !containsString(with, body) {
 		t.Fatalf("the routed client reached %s, which has no endpoint (endpoints on %v)", body, with)
 	}
+
+	// The endpoints move to the last node only: the others withdraw.
+	last := nodes[len(nodes)-1:]
+	svc := getService(t, name)
+	svc.Annotations[endpoints.AnnotationEndpointNodes] = joinComma(last)
+	if err := cl.Update(ctxT(t), svc); err != nil {
+		t.Fatal(err)
+	}
+	waitNextHops(t, ip, nodeAddrs(t, last, lab.IPv4))
+	waitCurl(t, lab.HostClient, ip, 80, last[0], 10*time.Second)
+
+	// No endpoint anywhere: nobody announces.
+	svc = getService(t, name)
+	svc.Annotations[endpoints.AnnotationEndpointNodes] = ""
+	if err := cl.Update(ctxT(t), svc); err != nil {
+		t.Fatal(err)
+	}
+	waitNextHops(t, ip, nil)
+}
+
+// bgpExclusionScenario: an excluded node and a node whose network is
+// unavailable withdraw their routes; only the eligible node is a next hop.
+func bgpExclusionScenario(t *testing.T, eligible string) {
+	setupBGP(t)
+	name := "bgp-exclude"
+	newService(t, name, family(lab.IPv6), annotate(v1beta1.Annotation(v1beta1.AnnotationAddressPool), poolBGP))
+	ip := waitIPs(t, name, 1)[0]
+	waitNextHops(t, ip, nodeAddrs(t, []string{eligible}, lab.IPv6))
+	waitCurl(t, lab.HostClient, ip, 80, eligible, 10*time.Second)
 }
 
 func joinComma(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += ","
-		}
-		out += x
-	}
-	return out
+	return strings.Join(s, ",")
 }

@@ -71,14 +71,15 @@ func TestLocalPolicy(t *testing.T) {
 	})
 
 	t.Run("bgp", func(t *testing.T) {
-		t.Skip("BGP speaker not implemented yet (issue 5)")
+		requireSpeaker(t)
 		bgpLocalScenario(t)
 	})
 }
 
 // TestNodeExclusion: a node labelled exclude-from-external-load-balancers
 // and a node whose network is unavailable never answer; with three nodes
-// every address is owned by the third.
+// every address is owned by the third, and over BGP only the third is a
+// next hop.
 func TestNodeExclusion(t *testing.T) {
 	requireLab(t)
 	nodes := drv.NodeNames()
@@ -107,6 +108,10 @@ func TestNodeExclusion(t *testing.T) {
 			}
 			waitCurl(t, lab.HostL2Client, ip, 80, eligible, 10*time.Second)
 		}
+	})
+	t.Run("bgp", func(t *testing.T) {
+		requireSpeaker(t)
+		bgpExclusionScenario(t, eligible)
 	})
 }
 

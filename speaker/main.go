@@ -1,6 +1,7 @@
 // Command speaker is Herald's node agent: it runs on every node and
-// announces the Service IPs this node owns, answering ARP (IPv4) and NDP
-// (IPv6) for them, with owners agreed among speakers over memberlist.
+// announces Service IPs: over layer 2 those this node owns, answering ARP
+// (IPv4) and NDP (IPv6) for them, with owners agreed among speakers over
+// memberlist; over BGP every IP this node may serve, to its BGP peers.
 package main
 
 import (
@@ -35,6 +36,7 @@ func main() {
 	fs.DurationVar(&opts.ProbeInterval, "memberlist-probe-interval", opts.ProbeInterval, "failure detection probe interval (0: 200ms)")
 	fs.DurationVar(&opts.ProbeTimeout, "memberlist-probe-timeout", opts.ProbeTimeout, "failure detection probe timeout (0: 100ms)")
 	fs.IntVar(&opts.SuspicionMult, "memberlist-suspicion-mult", opts.SuspicionMult, "suspicion multiplier (0: 2); higher is slower but more tolerant of loss")
+	fs.IntVar(&opts.BGPListenPort, "bgp-listen-port", opts.BGPListenPort, "port BGP sessions are also accepted on (0: only open them)")
 	fs.StringVar(&opts.MetricsAddr, "metrics-addr", opts.MetricsAddr, "address for /metrics (0 disables)")
 	fs.StringVar(&opts.HealthAddr, "health-addr", opts.HealthAddr, "address for /healthz (0 disables)")
 	qps := fs.Float64("kube-api-qps", float64(opts.QPS), "requests per second to the API server")

@@ -163,7 +163,7 @@ Kill a node and watch the IP move (the lab's processes are recorded in %[5]s):
   %[6]s restart speaker-n1    # start it again
   %[6]s status
 
-Try BGP (needs the BGP speaker, issue 5): peers, a pool on no segment, a Service:
+Try BGP: peers, a pool on no segment, a Service (every node announces it; the router balances):
   %[1]s apply -f %[7]s
   ip netns exec %[8]s vtysh --vty_socket %[9]s -c 'show bgp summary'
   ip netns exec %[8]s ip route

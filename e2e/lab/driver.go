@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"os/exec"
 	"syscall"
 )
 
@@ -62,6 +63,12 @@ type Driver interface {
 	// Exec runs argv on host (a node name or a Host* constant) and returns
 	// its standard output; a non-zero exit is an error holding stderr.
 	Exec(ctx context.Context, host string, argv ...string) ([]byte, error)
+	// Command returns a command, not started, that runs argv on host, for
+	// callers that read its output while it runs (tcpdump, curl loops).
+	// Ending the local process may leave the remote one running on some
+	// drivers (docker exec): argv should bound its own run time (e.g.
+	// `timeout`).
+	Command(ctx context.Context, host string, argv ...string) (*exec.Cmd, error)
 
 	// HasSpeaker reports whether Herald's speaker runs on the nodes.
 	HasSpeaker() bool

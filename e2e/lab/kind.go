@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -190,6 +191,16 @@ func (k *Kind) Exec(ctx context.Context, host string, argv ...string) ([]byte, e
 		return nil, err
 	}
 	return k.docker(ctx, append([]string{"exec", c}, argv...)...)
+}
+
+// Command implements Driver with `docker exec`; ending the local docker
+// client does not end argv in the container.
+func (k *Kind) Command(ctx context.Context, host string, argv ...string) (*exec.Cmd, error) {
+	c, err := k.container(host)
+	if err != nil {
+		return nil, err
+	}
+	return exec.CommandContext(ctx, k.opts.Docker, append([]string{"exec", c}, argv...)...), nil
 }
 
 // HasSpeaker implements Driver: a kind cluster is set up with Herald.

@@ -756,6 +756,16 @@ func (l *Lab) Exec(ctx context.Context, host string, argv ...string) ([]byte, er
 	return run(ctx, append([]string{"ip", "netns", "exec", ns}, argv...)...)
 }
 
+// Command implements Driver: `ip netns exec` execs argv, so the command's
+// process is argv's own and signals reach it.
+func (l *Lab) Command(ctx context.Context, host string, argv ...string) (*exec.Cmd, error) {
+	ns, err := l.netnsOf(host)
+	if err != nil {
+		return nil, err
+	}
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, argv...)...), nil
+}
+
 // HasSpeaker implements Driver.
 func (l *Lab) HasSpeaker() bool { return l.state.Speaker }
 

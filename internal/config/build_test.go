@@ -325,6 +325,57 @@ func TestWith(t *testing.T) {
 	}
 }
 
+func TestWithout(t *testing.T) {
+	res := Resources{
+		Pools:       []v1beta1.IPAddressPool{pool("a", "10.0.0.0/24"), pool("b", "10.0.1.0/24")},
+		Communities: []v1beta1.Community{community("c", "x", "1:1")},
+		BGPAdvs: []v1beta1.BGPAdvertisement{bgpAdv("adv", func(s *v1beta1.BGPAdvertisementSpec) {
+			s.Communities = []string{"x"}
+		})},
+	}
+	tests := []struct {
+		name  string
+		obj   any
+		pools []string
+		errs  []string
+	}{
+		{"pool", ptr(pool("a", "")), []string{"b"}, nil},
+		{"unknown name", ptr(pool("zzz", "")), []string{"a", "b"}, nil},
+		{"other namespace", ptr(poolWith(pool("a", ""), func(p *v1beta1.IPAddressPool) { p.Namespace = "x" })), []string{"a", "b"}, nil},
+		{"community in use", ptr(community("c")), []string{"a", "b"}, []string{
+			`BGPAdvertisement "adv": spec.communities[0]: "x" is neither a community value nor an alias defined in a Community object`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := res.Without(tt.obj)
+			if err != nil {
+				t.Fatalf("Without: %v", err)
+			}
+			var names []string
+			for _, p := range got.Pools {
+				names = append(names, p.Name)
+			}
+			if diff := cmp.Diff(tt.pools, names); diff != "" {
+				t.Errorf("pools (-want +got):\n%s", diff)
+			}
+			_, err = Build(got, Options{})
+			var msgs []string
+			for _, e := range Errors(err) {
+				msgs = append(msgs, e.Error())
+			}
+			if diff := cmp.Diff(tt.errs, msgs); diff != "" {
+				t.Errorf("errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if len(res.Pools) != 2 || len(res.Communities) != 1 {
+		t.Error("Without modified its receiver")
+	}
+	if _, err := res.Without(&v1beta1.ServiceL2Status{}); err == nil {
+		t.Error("Without accepted a status object")
+	}
+}
+
 func TestNaturalCompare(t *testing.T) {
 	in := []string{"a[10]", "a[2]", "a[2].b", "a", "a[02]", "b[1]", "a[1][10]", "a[1][9]"}
 	want := []string{"a", "a[1][9]", "a[1][10]", "a[2]", "a[2].b", "a[02]", "a[10]", "b[1]"}

@@ -127,6 +127,38 @@ func (r Resources) With(obj any) (Resources, error) {
 	return r, nil
 }
 
+// Without returns a copy of r without the object of obj's kind (a pointer
+// to an IPAddressPool, L2Advertisement, BGPAdvertisement, BGPPeer or
+// Community), namespace and name. The webhook validates a deletion by
+// building Without the object. r is not modified.
+func (r Resources) Without(obj any) (Resources, error) {
+	switch o := obj.(type) {
+	case *v1beta1.IPAddressPool:
+		r.Pools = without(r.Pools, o)
+	case *v1beta1.L2Advertisement:
+		r.L2Advs = without(r.L2Advs, o)
+	case *v1beta1.BGPAdvertisement:
+		r.BGPAdvs = without(r.BGPAdvs, o)
+	case *v1beta1.BGPPeer:
+		r.Peers = without(r.Peers, o)
+	case *v1beta1.Community:
+		r.Communities = without(r.Communities, o)
+	default:
+		return r, fmt.Errorf("config: %T is not a configuration object", obj)
+	}
+	return r, nil
+}
+
+func without[T any, PT interface {
+	*T
+	metav1.Object
+}](list []T, obj PT) []T {
+	return slices.DeleteFunc(slices.Clone(list), func(o T) bool {
+		m := PT(&o)
+		return m.GetNamespace() == obj.GetNamespace() && m.GetName() == obj.GetName()
+	})
+}
+
 func with[T any, PT interface {
 	*T
 	metav1.Object

@@ -1,20 +1,27 @@
 // Package controller wires Herald's controller: a controller-runtime
 // manager with leader election, the configuration and Service reconcilers
-// of package allocation, the pool status writer, metrics and health
-// endpoints. The controller's main only parses flags and calls Run.
+// of package allocation, the pool status writer, the validating webhook
+// (package webhook) with its self-managed certificate (package certs),
+// metrics and health endpoints. The controller's main only parses flags and
+// calls Run.
 package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -29,9 +36,13 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/internal/controller/allocation"
+	"github.com/herald-lb/herald/internal/controller/certs"
+	"github.com/herald-lb/herald/internal/controller/webhook"
 	"github.com/herald-lb/herald/internal/k8s"
 	"github.com/herald-lb/herald/internal/metrics"
 	"github.com/herald-lb/herald/internal/servicereq"
@@ -59,6 +70,26 @@ type Options struct {
 	// QPS and Burst limit the client's requests to the API server.
 	QPS   float32
 	Burst int
+
+	// WebhookAddr is the validating webhook's "host:port"; "" or "0"
+	// runs no webhook and manages no certificate.
+	WebhookAddr string
+	// WebhookService is the Service in Namespace the API server reaches
+	// the webhook through; its DNS names go into the certificate.
+	WebhookService string
+	// WebhookConfigName is the ValidatingWebhookConfiguration whose
+	// caBundle the leader keeps; WebhookSecret the Secret in Namespace
+	// holding the certificate. The manifests' RBAC allows these names.
+	WebhookConfigName string
+	WebhookSecret     string
+	// WebhookCertHosts are extra DNS names or IPs for the certificate.
+	WebhookCertHosts []string
+	// WebhookCertValidity is each certificate's lifetime; a new one
+	// replaces it when a third is left.
+	WebhookCertValidity time.Duration
+	// WebhookCertPropagation is the wait between publishing a new CA and
+	// serving a certificate it signed (0: certs.DefaultPropagation).
+	WebhookCertPropagation time.Duration
 }
 
 // DefaultOptions returns the defaults the flags start from.
@@ -73,6 +104,34 @@ func DefaultOptions() Options {
 		Workers:          8,
 		QPS:              200,
 		Burst:            400,
+
+		WebhookAddr:         "0",
+		WebhookService:      "herald-webhook",
+		WebhookConfigName:   certs.DefaultWebhookConfigName,
+		WebhookSecret:       certs.DefaultSecretName,
+		WebhookCertValidity: certs.DefaultValidity,
+	}
+}
+
+// webhookEnabled reports whether the options ask for the webhook.
+func (o Options) webhookEnabled() bool { return o.WebhookAddr != "" && o.WebhookAddr != "0" }
+
+// certOptions are the certificate options the webhook options imply.
+func (o Options) certOptions() certs.Options {
+	svc := o.WebhookService
+	hosts := []string{
+		svc + "." + o.Namespace + ".svc",
+		svc + "." + o.Namespace + ".svc.cluster.local",
+		svc + "." + o.Namespace,
+		svc,
+	}
+	return certs.Options{
+		Namespace:         o.Namespace,
+		SecretName:        o.WebhookSecret,
+		WebhookConfigName: o.WebhookConfigName,
+		Hosts:             append(hosts, o.WebhookCertHosts...),
+		Validity:          o.WebhookCertValidity,
+		Propagation:       o.WebhookCertPropagation,
 	}
 }
 
@@ -88,7 +147,7 @@ func (o Options) Validate() error {
 	case o.QPS <= 0 || o.Burst < 1:
 		return fmt.Errorf("qps (%v) and burst (%d) must be positive", o.QPS, o.Burst)
 	}
-	for _, a := range []string{o.MetricsAddr, o.HealthAddr} {
+	for _, a := range []string{o.MetricsAddr, o.HealthAddr, o.WebhookAddr} {
 		if a == "0" || a == "" {
 			continue
 		}
@@ -96,7 +155,30 @@ func (o Options) Validate() error {
 			return fmt.Errorf("bad listen address %q: %w", a, err)
 		}
 	}
+	if o.webhookEnabled() {
+		if _, _, err := splitPort(o.WebhookAddr); err != nil {
+			return fmt.Errorf("webhook address: %w", err)
+		}
+		if o.WebhookService == "" {
+			return errors.New("the webhook needs its Service's name")
+		}
+		if err := o.certOptions().Validate(); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+func splitPort(addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return "", 0, fmt.Errorf("bad port in %q", addr)
+	}
+	return host, p, nil
 }
 
 // Run runs the controller until ctx ends.
@@ -116,24 +198,53 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	m := metrics.NewController(reg)
 
 	inNS := cache.ByObject{Namespaces: map[string]cache.Config{opts.Namespace: {}}}
+	byObject := map[client.Object]cache.ByObject{
+		&v1beta1.IPAddressPool{}:    inNS,
+		&v1beta1.L2Advertisement{}:  inNS,
+		&v1beta1.BGPAdvertisement{}: inNS,
+		&v1beta1.BGPPeer{}:          inNS,
+		&v1beta1.Community{}:        inNS,
+		&corev1.ConfigMap{}: {
+			Namespaces: map[string]cache.Config{opts.Namespace: {}},
+			Field:      fields.OneTermEqualSelector("metadata.name", v1beta1.LegacyConfigMapName),
+		},
+	}
+	certOpts := opts.certOptions()
+	var certStore *certs.Store
+	var webhookServer ctrlwebhook.Server
+	if opts.webhookEnabled() {
+		// Only the webhook's own Secret and configuration are watched:
+		// the RBAC allows no other.
+		byObject[&corev1.Secret{}] = cache.ByObject{
+			Namespaces: map[string]cache.Config{opts.Namespace: {}},
+			Field:      fields.OneTermEqualSelector("metadata.name", certOpts.SecretName),
+		}
+		byObject[&admissionregistrationv1.ValidatingWebhookConfiguration{}] = cache.ByObject{
+			Field: fields.OneTermEqualSelector("metadata.name", certOpts.WebhookConfigName),
+		}
+		host, port, _ := splitPort(opts.WebhookAddr)
+		certStore = &certs.Store{Namespace: opts.Namespace, Name: certOpts.SecretName, Log: log.WithName("webhook-certificate")}
+		webhookServer = ctrlwebhook.NewServer(ctrlwebhook.Options{
+			Host: host,
+			Port: port,
+			TLSOpts: []func(*tls.Config){func(c *tls.Config) {
+				c.GetCertificate = certStore.GetCertificate
+				c.MinVersion = tls.VersionTLS12
+				// HTTP/1.1 only: the API server needs nothing more, and
+				// HTTP/2 has had denial-of-service bugs (rapid reset).
+				c.NextProtos = []string{"http/1.1"}
+			}},
+		})
+	}
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
 		Scheme: scheme,
 		Logger: log,
 		Cache: cache.Options{
 			DefaultTransform: cache.TransformStripManagedFields(),
-			ByObject: map[client.Object]cache.ByObject{
-				&v1beta1.IPAddressPool{}:    inNS,
-				&v1beta1.L2Advertisement{}:  inNS,
-				&v1beta1.BGPAdvertisement{}: inNS,
-				&v1beta1.BGPPeer{}:          inNS,
-				&v1beta1.Community{}:        inNS,
-				&corev1.ConfigMap{}: {
-					Namespaces: map[string]cache.Config{opts.Namespace: {}},
-					Field:      fields.OneTermEqualSelector("metadata.name", v1beta1.LegacyConfigMapName),
-				},
-			},
+			ByObject:         byObject,
 		},
-		Metrics: metricsserver.Options{BindAddress: "0"},
+		WebhookServer: webhookServer,
+		Metrics:       metricsserver.Options{BindAddress: "0"},
 		// Our metrics are in our own registry; controller-runtime's global
 		// one only names controllers, and tests run several managers.
 		Controller:                    ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
@@ -178,7 +289,12 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		return err
 	}
 	if opts.MemberlistSecret != "" {
-		if err := mgr.Add(&memberlistSecret{client: mgr.GetClient(), namespace: opts.Namespace, name: opts.MemberlistSecret, log: log}); err != nil {
+		if err := mgr.Add(&memberlistSecret{client: mgr.GetClient(), reader: mgr.GetAPIReader(), namespace: opts.Namespace, name: opts.MemberlistSecret, log: log}); err != nil {
+			return err
+		}
+	}
+	if opts.webhookEnabled() {
+		if err := setupWebhook(mgr, scheme, opts, certOpts, certStore, log); err != nil {
 			return err
 		}
 	}
@@ -213,4 +329,26 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	}
 	log.Info("starting controller", "namespace", opts.Namespace, "lbClass", opts.LBClass)
 	return mgr.Start(ctx)
+}
+
+// setupWebhook registers the validating webhook, the certificate Store on
+// every replica, the Rotator on the leader, and a readiness check that
+// passes once this replica serves TLS with a certificate.
+func setupWebhook(mgr manager.Manager, scheme *runtime.Scheme, opts Options, certOpts certs.Options, store *certs.Store, log logr.Logger) error {
+	store.Reader = mgr.GetClient()
+	if err := store.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the webhook certificate loader: %w", err)
+	}
+	rot := &certs.Rotator{Client: mgr.GetClient(), Options: certOpts, Log: log.WithName("webhook-certificate")}
+	if err := rot.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the webhook certificate rotator: %w", err)
+	}
+	srv := mgr.GetWebhookServer()
+	srv.Register(webhook.Path, webhook.New(&webhook.Validator{
+		Reader:    mgr.GetAPIReader(),
+		Namespace: opts.Namespace,
+		Decoder:   admission.NewDecoder(scheme),
+		Log:       log.WithName("webhook"),
+	}))
+	return mgr.AddReadyzCheck("webhook", srv.StartedChecker())
 }

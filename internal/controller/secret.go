@@ -20,7 +20,10 @@ const MemberlistSecretKey = "secretkey"
 // when it does not exist. It runs once on the leader; an existing Secret
 // is never changed.
 type memberlistSecret struct {
-	client    client.Client
+	client client.Client
+	// reader reads the Secret from the API server: the cache holds no
+	// Secrets but the webhook's.
+	reader    client.Reader
 	namespace string
 	name      string
 	log       logr.Logger
@@ -30,7 +33,7 @@ func (m *memberlistSecret) NeedLeaderElection() bool { return true }
 
 func (m *memberlistSecret) Start(ctx context.Context) error {
 	var s corev1.Secret
-	err := m.client.Get(ctx, client.ObjectKey{Namespace: m.namespace, Name: m.name}, &s)
+	err := m.reader.Get(ctx, client.ObjectKey{Namespace: m.namespace, Name: m.name}, &s)
 	if err == nil || !apierrors.IsNotFound(err) {
 		return client.IgnoreNotFound(err)
 	}

@@ -9,4 +9,12 @@
 // The acting half (Speaker) watches the API server, keeps the snapshot,
 // reconciles the ARP and NDP responders to the desired set, gossips this
 // node's claims, and writes ServiceL2Status objects and events.
+//
+// BGP has the same two halves. ComputeBGP is pure: configuration,
+// Services, endpoints, Nodes and this node's name and addresses go in,
+// this node's sessions and the routes it sends on each come out; there is
+// no election, every eligible node announces. BGPLoop hands that to the
+// BGP adapter (package announce/bgp), and BGPStatusWriter writes
+// BGPSessionStatus and ServiceBGPStatus objects, session events on the
+// BGPPeers and the BGP metrics.
 package speaker

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -28,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -62,6 +64,10 @@ type Options struct {
 	ProbeTimeout     time.Duration
 	SuspicionMult    int
 
+	// BGPListenPort is the port BGP sessions are also accepted on (0:
+	// the speaker only opens them).
+	BGPListenPort int
+
 	MetricsAddr string
 	HealthAddr  string
 	QPS         float32
@@ -75,6 +81,7 @@ func DefaultOptions() Options {
 		Memberlist:       true,
 		MemberlistBind:   "0.0.0.0:7946",
 		MemberlistSecret: "herald-memberlist",
+		BGPListenPort:    179,
 		MetricsAddr:      ":7472",
 		HealthAddr:       ":7473",
 		QPS:              50,
@@ -91,6 +98,8 @@ func (o Options) Validate() error {
 		return errors.New("namespace must be set")
 	case o.QPS <= 0 || o.Burst < 1:
 		return fmt.Errorf("qps (%v) and burst (%d) must be positive", o.QPS, o.Burst)
+	case o.BGPListenPort < 0 || o.BGPListenPort > 65535:
+		return fmt.Errorf("BGP listen port %d is not 0..65535", o.BGPListenPort)
 	}
 	if o.Memberlist {
 		if _, _, err := splitHostPort(o.MemberlistBind); err != nil {
@@ -126,7 +135,9 @@ func splitHostPort(s string) (string, int, error) {
 }
 
 // Run runs the speaker until ctx ends. On the way out it leaves the
-// memberlist cluster first, so the next owners take over at once.
+// memberlist cluster first, so the next owners take over at once, and
+// closes its BGP sessions with a NOTIFICATION at the same time, so the
+// routers drop this node's next hop at once.
 func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logger) error {
 	if err := opts.Validate(); err != nil {
 		return err
@@ -142,6 +153,10 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	l2m := metrics.NewL2(reg)
 
 	inNS := cache.ByObject{Namespaces: map[string]cache.Config{opts.Namespace: {}}}
+	ownNode := cache.ByObject{
+		Namespaces: map[string]cache.Config{opts.Namespace: {}},
+		Label:      labels.SelectorFromSet(labels.Set{v1beta1.LabelNodeName: opts.NodeName}),
+	}
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
 		Scheme: scheme,
 		Logger: log,
@@ -155,6 +170,9 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 				&v1beta1.BGPAdvertisement{}:  inNS,
 				&v1beta1.BGPPeer{}:           inNS,
 				&v1beta1.Community{}:         inNS,
+				&corev1.Secret{}:             inNS, // BGPPeer passwordSecrets
+				&v1beta1.ServiceBGPStatus{}:  ownNode,
+				&v1beta1.BGPSessionStatus{}:  ownNode,
 				&v1beta1.ServiceL2Status{}: {
 					Namespaces: map[string]cache.Config{opts.Namespace: {}},
 					Label:      labels.SelectorFromSet(labels.Set{v1beta1.LabelNodeName: opts.NodeName}),
@@ -198,6 +216,13 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		Metrics:    l2m,
 		Log:        log.WithName("l2"),
 	}
+	// The loop reads the Service informer's own objects: listing through
+	// the client copies every Service into a new slice each pass.
+	if inf, err := mgr.GetCache().GetInformer(ctx, &corev1.Service{}); err == nil {
+		if s, ok := inf.(interface{ GetStore() toolscache.Store }); ok {
+			loop.ServiceStore = s.GetStore()
+		}
+	}
 
 	kick := &kicker{}
 	var members *memberlist.Membership
@@ -220,9 +245,23 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		}
 	}
 
-	toLoop := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-		return []reconcile.Request{LoopKey}
-	})
+	// API events reach the loop batched (a burst of 10,000 Services costs
+	// one pass per apiBatchDelay, not one per event); membership and
+	// interface changes (kick) at once: they are failovers. The
+	// ServiceL2Status objects are the status writer's business: their
+	// events kick it, not the loop.
+	toLoop := batchedEvents{delay: loop.BatchDelay}
+	statusEvents := handler.TypedFuncs[*v1beta1.ServiceL2Status, reconcile.Request]{
+		CreateFunc: func(context.Context, event.TypedCreateEvent[*v1beta1.ServiceL2Status], workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			status.Kick()
+		},
+		UpdateFunc: func(context.Context, event.TypedUpdateEvent[*v1beta1.ServiceL2Status], workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			status.Kick()
+		},
+		DeleteFunc: func(context.Context, event.TypedDeleteEvent[*v1beta1.ServiceL2Status], workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			status.Kick()
+		},
+	}
 	b := builder.ControllerManagedBy(mgr).
 		Named("l2").
 		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
@@ -232,11 +271,16 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		Watches(&v1beta1.IPAddressPool{}, toLoop).
 		Watches(&v1beta1.L2Advertisement{}, toLoop).
 		Watches(&v1beta1.Community{}, toLoop).
-		Watches(&v1beta1.ServiceL2Status{}, toLoop).
 		Watches(&corev1.ConfigMap{}, toLoop).
+		WatchesRawSource(source.Kind(mgr.GetCache(), &v1beta1.ServiceL2Status{}, statusEvents)).
 		WatchesRawSource(kick.source())
 	if err := b.Complete(loop); err != nil {
 		return fmt.Errorf("set up the layer-2 loop: %w", err)
+	}
+
+	bgpSpeaker, err := setupBGP(mgr, opts, reg, log)
+	if err != nil {
+		return err
 	}
 
 	if opts.MetricsAddr != "0" && opts.MetricsAddr != "" {
@@ -247,9 +291,17 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 
 	mctx, stopManager := context.WithCancel(context.Background())
 	defer stopManager()
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	var wg sync.WaitGroup
 	wg.Go(func() { errc <- mgr.Start(mctx) })
+	// BGP ends with ctx itself: SIGTERM closes the sessions at once.
+	bgpCtx, stopBGP := context.WithCancel(ctx)
+	defer stopBGP()
+	wg.Go(func() {
+		if err := bgpSpeaker.Run(bgpCtx); err != nil {
+			errc <- err
+		}
+	})
 	if members != nil {
 		memberCtx, stopMembers := context.WithCancel(context.Background())
 		defer stopMembers()
@@ -264,6 +316,7 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		case <-ctx.Done():
 		case err := <-errc:
 			stopMembers()
+			stopBGP()
 			stopManager()
 			wg.Wait()
 			return err
@@ -280,6 +333,29 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	stopManager()
 	wg.Wait()
 	return nil
+}
+
+// batchedEvents enqueues the loop's key delay() after an event; events
+// meanwhile join the same pass (the delaying queue keeps the earliest
+// time of a waiting key).
+type batchedEvents struct{ delay func() time.Duration }
+
+var _ handler.EventHandler = batchedEvents{}
+
+func (b batchedEvents) Create(_ context.Context, _ event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	q.AddAfter(LoopKey, b.delay())
+}
+
+func (b batchedEvents) Update(_ context.Context, _ event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	q.AddAfter(LoopKey, b.delay())
+}
+
+func (b batchedEvents) Delete(_ context.Context, _ event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	q.AddAfter(LoopKey, b.delay())
+}
+
+func (b batchedEvents) Generic(_ context.Context, _ event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	q.AddAfter(LoopKey, b.delay())
 }
 
 // kicker enqueues the loop's single key from outside the API server's

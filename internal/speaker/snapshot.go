@@ -65,12 +65,19 @@ type L2Announcement struct {
 	// Pool the IP belongs to.
 	Pool string
 	// Interfaces to answer on, for the owner; nil means its default
-	// interfaces.
+	// interfaces. Shared between announcements: read only.
 	Interfaces []string
 }
 
 // L2Desired elects an owner for every layer-2 IP of the snapshot and
 // returns them by IP. IPs without any candidate are absent.
+//
+// Cost: O(S + P·N + I log I) for S Services, P pools, N nodes and I IPs.
+// Candidates depend on the pool (its advertisements' node selectors) and,
+// for externalTrafficPolicy: Local, on the Service's endpoints; the
+// candidate list of a pool is built once and shared by every Cluster
+// Service of the pool (which also lets the election resolve it once), so
+// 10,000 Services cost no per-Service map.
 func L2Desired(s Snapshot) map[netip.Addr]L2Announcement {
 	if s.Config == nil {
 		return nil
@@ -87,80 +94,112 @@ func L2Desired(s Snapshot) map[netip.Addr]L2Announcement {
 			}
 		}
 	}
+	names := make([]string, 0, len(s.Nodes))
+	for name := range s.Nodes {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+
+	// Per pool: its advertisements and its candidates (sorted), nil
+	// advs for a pool no L2Advertisement covers.
+	type poolInfo struct {
+		advs  []*model.L2Advertisement
+		cands []string
+	}
+	pools := map[string]*poolInfo{}
+	poolOf := func(p *model.Pool) *poolInfo {
+		if pi, ok := pools[p.Name]; ok {
+			return pi
+		}
+		pi := &poolInfo{advs: l2AdvsFor(s.Config, p.Name)}
+		if len(pi.advs) > 0 {
+			pi.cands = []string{}
+			for _, name := range names {
+				n := s.Nodes[name]
+				if live[name] && !n.Excluded() && !n.NetworkUnavailable && anyAdvSelects(pi.advs, n.Labels) {
+					pi.cands = append(pi.cands, name)
+				}
+			}
+		}
+		pools[p.Name] = pi
+		return pi
+	}
 
 	type ipInfo struct {
 		pool     *model.Pool
 		services []model.ServiceKey
-		cands    map[string]bool // nil until the first Service narrows it
+		cands    []string // sorted; shared between IPs, never modified
 	}
-	byIP := map[netip.Addr]*ipInfo{}
+	byIP := make(map[netip.Addr]*ipInfo, len(s.Services))
 	for _, svc := range s.Services {
 		for _, ip := range svc.IPs {
 			pool := s.Config.PoolFor(ip)
 			if pool == nil {
 				continue
 			}
-			advs := l2AdvsFor(s.Config, pool.Name)
-			if len(advs) == 0 {
+			pi := poolOf(pool)
+			if len(pi.advs) == 0 {
 				continue
 			}
-			info := byIP[ip]
-			if info == nil {
-				info = &ipInfo{pool: pool}
-				byIP[ip] = info
-			}
-			info.services = append(info.services, svc.Key)
-			cands := map[string]bool{}
-			for name, n := range s.Nodes {
-				if !live[name] || n.Excluded() || n.NetworkUnavailable {
-					continue
-				}
-				if svc.Local && !s.Endpoints[svc.Key][name] {
-					continue
-				}
-				if !anyAdvSelects(advs, n.Labels) {
-					continue
-				}
-				cands[name] = true
-			}
-			if info.cands == nil {
-				info.cands = cands
-			} else {
-				for n := range info.cands {
-					if !cands[n] {
-						delete(info.cands, n)
+			cands := pi.cands
+			if svc.Local {
+				eps := s.Endpoints[svc.Key]
+				cands = make([]string, 0, len(pi.cands))
+				for _, n := range pi.cands {
+					if eps[n] {
+						cands = append(cands, n)
 					}
 				}
 			}
+			info := byIP[ip]
+			if info == nil {
+				byIP[ip] = &ipInfo{pool: pool, services: []model.ServiceKey{svc.Key}, cands: cands}
+				continue
+			}
+			// A shared IP: candidates of every Service holding it.
+			info.services = append(info.services, svc.Key)
+			both := make([]string, 0, min(len(info.cands), len(cands)))
+			for _, n := range info.cands {
+				if _, ok := slices.BinarySearch(cands, n); ok {
+					both = append(both, n)
+				}
+			}
+			info.cands = both
 		}
 	}
 
-	in := election.Input{Candidates: map[netip.Addr][]string{}, Claims: s.Claims}
+	in := election.Input{Candidates: make(map[netip.Addr][]string, len(byIP)), Claims: s.Claims}
 	for ip, info := range byIP {
-		list := make([]string, 0, len(info.cands))
-		for n := range info.cands {
-			list = append(list, n)
-		}
-		sort.Strings(list)
-		in.Candidates[ip] = list
+		in.Candidates[ip] = info.cands
 	}
 	owners := election.Elect(in)
 
+	type ifKey struct{ pool, owner string }
+	ifs := map[ifKey][]string{}
 	out := make(map[netip.Addr]L2Announcement, len(owners))
 	for ip, owner := range owners {
 		if owner == "" {
 			continue
 		}
 		info := byIP[ip]
-		svcs := slices.Clone(info.services)
-		slices.SortFunc(svcs, compareKeys)
-		svcs = slices.Compact(svcs)
+		svcs := info.services
+		if len(svcs) > 1 {
+			svcs = slices.Clone(svcs)
+			slices.SortFunc(svcs, compareKeys)
+			svcs = slices.Compact(svcs)
+		}
+		k := ifKey{info.pool.Name, owner}
+		iface, ok := ifs[k]
+		if !ok {
+			iface = interfacesFor(pools[info.pool.Name].advs, s.Nodes[owner].Labels)
+			ifs[k] = iface
+		}
 		out[ip] = L2Announcement{
 			IP:         ip,
 			Owner:      owner,
 			Services:   svcs,
 			Pool:       info.pool.Name,
-			Interfaces: interfacesFor(l2AdvsFor(s.Config, info.pool.Name), s.Nodes[owner].Labels),
+			Interfaces: iface,
 		}
 	}
 	return out

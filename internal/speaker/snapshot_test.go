@@ -1,7 +1,11 @@
 package speaker
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
+	"sort"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -232,5 +236,224 @@ func TestL2DesiredSpread(t *testing.T) {
 	}
 	if float64(hi) > 1.3*float64(lo) {
 		t.Errorf("300 IPs over 3 nodes: busiest %d, least busy %d (%v)", hi, lo, load)
+	}
+}
+
+// l2DesiredReference is L2Desired as first written: a candidate map per
+// Service and IP. The optimised L2Desired must agree with it.
+func l2DesiredReference(s Snapshot) map[netip.Addr]L2Announcement {
+	if s.Config == nil {
+		return nil
+	}
+	live := map[string]bool{}
+	if s.Live != nil {
+		for _, n := range s.Live {
+			live[n] = true
+		}
+	} else {
+		for name, n := range s.Nodes {
+			if n.Ready {
+				live[name] = true
+			}
+		}
+	}
+
+	type ipInfo struct {
+		pool     *model.Pool
+		services []model.ServiceKey
+		cands    map[string]bool // nil until the first Service narrows it
+	}
+	byIP := map[netip.Addr]*ipInfo{}
+	for _, svc := range s.Services {
+		for _, ip := range svc.IPs {
+			pool := s.Config.PoolFor(ip)
+			if pool == nil {
+				continue
+			}
+			advs := l2AdvsFor(s.Config, pool.Name)
+			if len(advs) == 0 {
+				continue
+			}
+			info := byIP[ip]
+			if info == nil {
+				info = &ipInfo{pool: pool}
+				byIP[ip] = info
+			}
+			info.services = append(info.services, svc.Key)
+			cands := map[string]bool{}
+			for name, n := range s.Nodes {
+				if !live[name] || n.Excluded() || n.NetworkUnavailable {
+					continue
+				}
+				if svc.Local && !s.Endpoints[svc.Key][name] {
+					continue
+				}
+				if !anyAdvSelects(advs, n.Labels) {
+					continue
+				}
+				cands[name] = true
+			}
+			if info.cands == nil {
+				info.cands = cands
+			} else {
+				for n := range info.cands {
+					if !cands[n] {
+						delete(info.cands, n)
+					}
+				}
+			}
+		}
+	}
+
+	in := election.Input{Candidates: map[netip.Addr][]string{}, Claims: s.Claims}
+	for ip, info := range byIP {
+		list := make([]string, 0, len(info.cands))
+		for n := range info.cands {
+			list = append(list, n)
+		}
+		sort.Strings(list)
+		in.Candidates[ip] = list
+	}
+	owners := election.Elect(in)
+
+	out := make(map[netip.Addr]L2Announcement, len(owners))
+	for ip, owner := range owners {
+		if owner == "" {
+			continue
+		}
+		info := byIP[ip]
+		svcs := slices.Clone(info.services)
+		slices.SortFunc(svcs, compareKeys)
+		svcs = slices.Compact(svcs)
+		out[ip] = L2Announcement{
+			IP:         ip,
+			Owner:      owner,
+			Services:   svcs,
+			Pool:       info.pool.Name,
+			Interfaces: interfacesFor(l2AdvsFor(s.Config, info.pool.Name), s.Nodes[owner].Labels),
+		}
+	}
+	return out
+}
+
+// randomSnapshot builds a snapshot with everything that matters to the
+// election drawn at random: node labels and conditions, liveness,
+// selectors and interfaces of advertisements, Local Services and their
+// endpoints, shared IPs, claims.
+func randomSnapshot(t *testing.T, r *rand.Rand) Snapshot {
+	zones := []string{"a", "b"}
+	nodes := map[string]Node{}
+	var live []string
+	for i := range 1 + r.IntN(5) {
+		name := fmt.Sprintf("n%d", i+1)
+		n := Node{Name: name, Ready: r.IntN(5) > 0, NetworkUnavailable: r.IntN(6) == 0,
+			Labels: map[string]string{"zone": zones[r.IntN(2)]}}
+		if r.IntN(6) == 0 {
+			n.Labels[labelExcludeFromLB] = ""
+		}
+		nodes[name] = n
+		if r.IntN(5) > 0 {
+			live = append(live, name)
+		}
+	}
+	if r.IntN(4) == 0 {
+		live = nil // memberlist off
+	}
+	cfg := testConfig()
+	cfg.Pools["l2b"] = &model.Pool{Name: "l2b", AutoAssign: true, Ranges: []model.Range{
+		{First: netip.MustParseAddr("172.31.254.0"), Last: netip.MustParseAddr("172.31.254.255")}}}
+	cfg.PoolOrder = []string{"bgp", "l2", "l2b"}
+	var advs []*model.L2Advertisement
+	for i := range r.IntN(4) {
+		a := &model.L2Advertisement{Name: fmt.Sprintf("adv%d", i), Pools: []string{[]string{"l2", "l2b"}[r.IntN(2)]}}
+		if r.IntN(2) == 0 {
+			a.Pools = []string{"l2", "l2b"}
+		}
+		if r.IntN(3) == 0 {
+			a.NodeSelectors = []model.Selector{mustSel(t, "zone="+zones[r.IntN(2)])}
+		}
+		if r.IntN(3) == 0 {
+			a.Interfaces = []string{[]string{"eth0", "eth1"}[r.IntN(2)]}
+		}
+		advs = append(advs, a)
+	}
+	cfg.L2Advs = advs
+	addrs := []netip.Addr{netip.MustParseAddr("10.9.0.1")}
+	for i := range 8 {
+		addrs = append(addrs, netip.AddrFrom4([4]byte{172, 31, 255, byte(200 + i)}),
+			netip.AddrFrom4([4]byte{172, 31, 254, byte(i)}), netip.MustParseAddr(fmt.Sprintf("fd00:31::%d", 200+i)))
+	}
+	s := Snapshot{Config: cfg, Nodes: nodes, Live: live, Endpoints: map[model.ServiceKey]map[string]bool{}, Claims: map[string][]election.Claim{}}
+	for i := range r.IntN(30) {
+		svc := Service{Key: svcKey(fmt.Sprintf("s%d", i)), Local: r.IntN(3) == 0}
+		for range 1 + r.IntN(2) {
+			svc.IPs = append(svc.IPs, addrs[r.IntN(len(addrs))])
+		}
+		if svc.Local {
+			eps := map[string]bool{}
+			for name := range nodes {
+				if r.IntN(2) == 0 {
+					eps[name] = true
+				}
+			}
+			s.Endpoints[svc.Key] = eps
+		}
+		s.Services = append(s.Services, svc)
+	}
+	for _, name := range live {
+		var claims []election.Claim
+		for _, a := range addrs {
+			if r.IntN(4) == 0 {
+				claims = append(claims, election.Claim{IP: a, Epoch: int64(r.IntN(3))})
+			}
+		}
+		sort.Slice(claims, func(i, j int) bool { return claims[i].IP.Less(claims[j].IP) })
+		s.Claims[name] = claims
+	}
+	return s
+}
+
+func TestL2DesiredMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 2000 {
+		snap := randomSnapshot(t, r)
+		want, got := l2DesiredReference(snap), L2Desired(snap)
+		if d := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
+			t.Fatalf("case %d: L2Desired differs from the reference (-want +got):\n%s", i, d)
+		}
+	}
+}
+
+// scaleSnapshot is n Services with one IPv4 address each on three live
+// nodes, a third of the addresses claimed by each node.
+func scaleSnapshot(n int) Snapshot {
+	cfg := testConfig()
+	cfg.Pools["l2"].Ranges = []model.Range{{First: netip.MustParseAddr("172.31.0.0"), Last: netip.MustParseAddr("172.31.127.255")}}
+	s := Snapshot{Config: cfg, Nodes: readyNodes("n1", "n2", "n3"), Live: []string{"n1", "n2", "n3"},
+		Claims: map[string][]election.Claim{}}
+	ip := netip.MustParseAddr("172.31.0.0")
+	names := []string{"n1", "n2", "n3"}
+	for i := range n {
+		s.Services = append(s.Services, Service{Key: svcKey(fmt.Sprintf("filler-%05d", i)), IPs: []netip.Addr{ip}})
+		owner := names[i%3]
+		s.Claims[owner] = append(s.Claims[owner], election.Claim{IP: ip, Epoch: 1})
+		ip = ip.Next()
+	}
+	return s
+}
+
+func BenchmarkL2Desired10k(b *testing.B) {
+	snap := scaleSnapshot(10000)
+	b.ReportAllocs()
+	for b.Loop() {
+		L2Desired(snap)
+	}
+}
+
+func BenchmarkL2DesiredReference10k(b *testing.B) {
+	snap := scaleSnapshot(10000)
+	b.ReportAllocs()
+	for b.Loop() {
+		l2DesiredReference(snap)
 	}
 }

@@ -3,10 +3,13 @@ package speaker
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -65,10 +68,28 @@ type L2Loop struct {
 	Log        logr.Logger
 	// Now is the clock for claim epochs (time.Now when nil).
 	Now func() time.Time
+	// ServiceStore, when set, is read for the Services instead of
+	// listing them through Client: the informer's own objects, read
+	// only, where a List copies all of them (7 MB per pass at 10,000).
+	ServiceStore interface{ List() []any }
+
+	// passNanos is how long the last pass took (BatchDelay).
+	passNanos atomic.Int64
 
 	mu      sync.Mutex
 	lastCfg *model.Config
 	owned   map[netip.Addr]ownedIP // what this node announces now
+	// lastIfaces is the interfaces every interface spec of owned resolved
+	// to at the last reconcile: when neither changes, the responders, the
+	// claims and the status already are what they should be.
+	lastIfaces map[string][]string
+}
+
+// joinedService is a Service that started sharing an IP this node
+// already announced.
+type joinedService struct {
+	key model.ServiceKey
+	ip  netip.Addr
 }
 
 type ownedIP struct {
@@ -82,8 +103,27 @@ var _ reconcile.Reconciler = (*L2Loop)(nil)
 // LoopKey is the single key the loop reconciles under.
 var LoopKey = reconcile.Request{}
 
+// Batch delays for API events (BatchDelay): while the API server streams
+// changes (10,000 Services created), passes run at most every
+// batchFactor times their own duration, so the loop takes about a tenth
+// of a core at any scale; a change waits at least minBatch, at most
+// maxBatch.
+const (
+	minBatch    = 100 * time.Millisecond
+	maxBatch    = 2 * time.Second
+	batchFactor = 10
+)
+
+// BatchDelay is how long an API event waits for others before the pass
+// that handles them all. Membership and interface changes do not wait.
+func (l *L2Loop) BatchDelay() time.Duration {
+	return min(max(batchFactor*time.Duration(l.passNanos.Load()), minBatch), maxBatch)
+}
+
 // Reconcile recomputes everything.
 func (l *L2Loop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	start := time.Now()
+	defer func() { l.passNanos.Store(int64(time.Since(start))) }()
 	snap, err := l.snapshot(ctx)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -105,8 +145,10 @@ func (l *L2Loop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 	}
 	mayTakeOver := l.quorum(snap)
 	now := l.now().UnixMilli()
-	next := map[netip.Addr]ownedIP{}
+	next := make(map[netip.Addr]ownedIP, len(l.owned))
 	var gained []L2Announcement
+	var joined []joinedService
+	changed := false // beyond gained and lost: Services or interfaces of an IP
 	for ip, a := range desired {
 		if a.Owner != l.NodeName {
 			continue
@@ -118,6 +160,16 @@ func (l *L2Loop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 		o := ownedIP{epoch: now, services: a.Services, interfaces: a.Interfaces}
 		if had {
 			o.epoch = prev.epoch
+			if !slices.Equal(prev.services, o.services) || !slices.Equal(prev.interfaces, o.interfaces) {
+				changed = true
+				// A Service that starts sharing an IP this node
+				// announces is assigned to this node too.
+				for _, key := range o.services {
+					if !slices.Contains(prev.services, key) {
+						joined = append(joined, joinedService{key: key, ip: ip})
+					}
+				}
+			}
 		} else {
 			gained = append(gained, a)
 		}
@@ -129,10 +181,31 @@ func (l *L2Loop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 			lost = append(lost, ip)
 		}
 	}
+	// Interfaces are resolved once per distinct spec (nil: the default
+	// set), not once per IP.
+	resolved := map[string][]string{}
+	resolve := func(spec []string) []string {
+		k := ifaceSpecKey(spec)
+		r, ok := resolved[k]
+		if !ok {
+			r = l.Interfaces.Resolve(spec)
+			resolved[k] = r
+		}
+		return r
+	}
+	for _, o := range next {
+		resolve(o.interfaces)
+	}
+	if !changed && len(gained) == 0 && len(lost) == 0 && l.lastIfaces != nil && maps.EqualFunc(resolved, l.lastIfaces, slices.Equal) {
+		// Nothing this node does changes: keep the responders, the
+		// claims and the status as they are.
+		return reconcile.Result{}, nil
+	}
+	l.lastIfaces = resolved
 
 	v4, v6 := map[string][]netip.Addr{}, map[string][]netip.Addr{}
 	for ip, o := range next {
-		for _, iface := range l.Interfaces.Resolve(o.interfaces) {
+		for _, iface := range resolve(o.interfaces) {
 			if ip.Is4() {
 				v4[iface] = append(v4[iface], ip)
 			} else {
@@ -175,13 +248,17 @@ func (l *L2Loop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 			l.event(ctx, key, fmt.Sprintf("announcing %s from node %s", a.IP, l.NodeName))
 		}
 	}
+	for _, js := range joined {
+		l.event(ctx, js.key, fmt.Sprintf("announcing %s from node %s", js.ip, l.NodeName))
+	}
 	for _, ip := range lost {
 		l.Log.Info("stopped announcing", "ip", ip.String(), "node", l.NodeName)
 	}
 	if l.Status != nil {
-		l.Status.Set(l.statusView(next))
+		l.Status.Set(l.statusView(next, resolve))
 	}
 	if errARP != nil || errNDP != nil {
+		l.lastIfaces = nil // try again in full
 		return reconcile.Result{}, fmt.Errorf("responders: arp: %v, ndp: %v", errARP, errNDP)
 	}
 	return reconcile.Result{}, nil
@@ -220,11 +297,20 @@ func (l *L2Loop) event(ctx context.Context, key model.ServiceKey, msg string) {
 	l.Recorder.Event(&svc, corev1.EventTypeNormal, "nodeAssigned", msg)
 }
 
+// ifaceSpecKey is a map key for an interface spec; nil (the default set)
+// differs from every list of names.
+func ifaceSpecKey(spec []string) string {
+	if spec == nil {
+		return "\x00default"
+	}
+	return strings.Join(spec, "\x00")
+}
+
 // statusView groups this node's announcements by Service.
-func (l *L2Loop) statusView(owned map[netip.Addr]ownedIP) map[model.ServiceKey]L2StatusEntry {
-	out := map[model.ServiceKey]L2StatusEntry{}
+func (l *L2Loop) statusView(owned map[netip.Addr]ownedIP, resolve func([]string) []string) map[model.ServiceKey]L2StatusEntry {
+	out := make(map[model.ServiceKey]L2StatusEntry, len(owned))
 	for ip, o := range owned {
-		ifs := l.Interfaces.Resolve(o.interfaces)
+		ifs := resolve(o.interfaces)
 		for _, key := range o.services {
 			e := out[key]
 			e.IPs = append(e.IPs, ip)
@@ -259,12 +345,30 @@ func (l *L2Loop) snapshot(ctx context.Context) (Snapshot, error) {
 	snap.Config = l.lastCfg
 	l.mu.Unlock()
 
-	var svcs corev1.ServiceList
-	if err := l.Client.List(ctx, &svcs); err != nil {
-		return snap, err
+	// The cache's objects are read, never modified, and not kept past
+	// this reconcile (Node labels are read-only too): no copies of
+	// 10,000 Services per pass.
+	var svcList []*corev1.Service
+	if l.ServiceStore != nil {
+		objs := l.ServiceStore.List()
+		svcList = make([]*corev1.Service, 0, len(objs))
+		for _, o := range objs {
+			if s, ok := o.(*corev1.Service); ok {
+				svcList = append(svcList, s)
+			}
+		}
+	} else {
+		var svcs corev1.ServiceList
+		if err := l.Client.List(ctx, &svcs, client.UnsafeDisableDeepCopy); err != nil {
+			return snap, err
+		}
+		svcList = make([]*corev1.Service, len(svcs.Items))
+		for i := range svcs.Items {
+			svcList[i] = &svcs.Items[i]
+		}
 	}
-	for i := range svcs.Items {
-		s := &svcs.Items[i]
+	snap.Services = make([]Service, 0, len(svcList))
+	for _, s := range svcList {
 		if !l.Class.Handles(s) {
 			continue
 		}
@@ -283,7 +387,7 @@ func (l *L2Loop) snapshot(ctx context.Context) (Snapshot, error) {
 	}
 
 	var nodes corev1.NodeList
-	if err := l.Client.List(ctx, &nodes); err != nil {
+	if err := l.Client.List(ctx, &nodes, client.UnsafeDisableDeepCopy); err != nil {
 		return snap, err
 	}
 	snap.Nodes = make(map[string]Node, len(nodes.Items))
@@ -292,7 +396,7 @@ func (l *L2Loop) snapshot(ctx context.Context) (Snapshot, error) {
 	}
 
 	var slices discoveryv1.EndpointSliceList
-	if err := l.Client.List(ctx, &slices); err != nil {
+	if err := l.Client.List(ctx, &slices, client.UnsafeDisableDeepCopy); err != nil {
 		return snap, err
 	}
 	snap.Endpoints = map[model.ServiceKey]map[string]bool{}

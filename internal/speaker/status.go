@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/netip"
 	"slices"
 	"sync"
@@ -35,8 +36,18 @@ type StatusWriter struct {
 
 	mu      sync.Mutex
 	desired map[model.ServiceKey]L2StatusEntry
+	gen     uint64 // counts Set calls
 	notify  chan struct{}
 }
+
+// restartEvery is how many writes a pass makes before it checks for a
+// newer desired state; a pass over thousands of objects (a failover onto
+// this node) takes minutes at the client's QPS, and the newest state
+// should not wait for its end.
+const restartEvery = 50
+
+// errNewerDesired ends a pass that a newer desired state made stale.
+var errNewerDesired = errors.New("a newer desired state arrived")
 
 // NewStatusWriter returns a writer; run it with Start.
 func NewStatusWriter(c client.Client, ns, node string, log logr.Logger) *StatusWriter {
@@ -47,7 +58,14 @@ func NewStatusWriter(c client.Client, ns, node string, log logr.Logger) *StatusW
 func (w *StatusWriter) Set(desired map[model.ServiceKey]L2StatusEntry) {
 	w.mu.Lock()
 	w.desired = desired
+	w.gen++
 	w.mu.Unlock()
+	w.Kick()
+}
+
+// Kick makes the writer compare its objects with the desired entries
+// again (one of its objects changed or went away). It never blocks.
+func (w *StatusWriter) Kick() {
 	select {
 	case w.notify <- struct{}{}:
 	default:
@@ -65,7 +83,11 @@ func (w *StatusWriter) Start(ctx context.Context) error {
 		case <-w.notify:
 		case <-retry.C:
 		}
-		if err := w.sync(ctx); err != nil && ctx.Err() == nil {
+		err := w.sync(ctx)
+		switch {
+		case errors.Is(err, errNewerDesired):
+			w.Kick()
+		case err != nil && ctx.Err() == nil:
 			w.Log.Error(err, "writing ServiceL2Status")
 			retry.Reset(2 * time.Second)
 		}
@@ -82,24 +104,53 @@ func L2StatusName(node string, key model.ServiceKey) string {
 	return name
 }
 
+// sync makes one pass: stale objects are deleted first (a node that no
+// longer answers for a Service must stop saying so soonest), then missing
+// ones created and changed ones updated. Every restartEvery writes it
+// returns errNewerDesired if Set was called meanwhile.
 func (w *StatusWriter) sync(ctx context.Context) error {
 	w.mu.Lock()
-	desired := w.desired
+	desired, gen := w.desired, w.gen
 	w.mu.Unlock()
 
+	// The cache's objects are only read; one is copied before it is
+	// updated.
 	var have v1beta1.ServiceL2StatusList
-	if err := w.Client.List(ctx, &have, client.InNamespace(w.Namespace), client.MatchingLabels{v1beta1.LabelNodeName: w.NodeName}); err != nil {
+	if err := w.Client.List(ctx, &have, client.InNamespace(w.Namespace), client.MatchingLabels{v1beta1.LabelNodeName: w.NodeName},
+		client.UnsafeDisableDeepCopy); err != nil {
 		return err
 	}
-	existing := map[string]*v1beta1.ServiceL2Status{}
+	existing := make(map[string]*v1beta1.ServiceL2Status, len(have.Items))
 	for i := range have.Items {
 		existing[have.Items[i].Name] = &have.Items[i]
 	}
+	keep := make(map[string]bool, len(desired))
+	for key := range desired {
+		keep[L2StatusName(w.NodeName, key)] = true
+	}
 	var firstErr error
-	keep := map[string]bool{}
+	writes := 0
+	stale := func() bool {
+		writes++
+		if writes%restartEvery != 0 {
+			return false
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.gen != gen
+	}
+	for name, obj := range existing {
+		if !keep[name] {
+			if err := w.Client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+				firstErr = keepFirst(firstErr, err)
+			}
+			if stale() {
+				return errNewerDesired
+			}
+		}
+	}
 	for key, e := range desired {
 		name := L2StatusName(w.NodeName, key)
-		keep[name] = true
 		want := v1beta1.ServiceL2StatusStatus{
 			Node: w.NodeName, ServiceName: key.Name, ServiceNamespace: key.Namespace,
 			Interfaces: e.Interfaces,
@@ -109,6 +160,9 @@ func (w *StatusWriter) sync(ctx context.Context) error {
 		}
 		obj := existing[name]
 		if obj == nil {
+			if stale() {
+				return errNewerDesired
+			}
 			obj = &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{
 				Namespace: w.Namespace, Name: name,
 				Labels: map[string]string{
@@ -117,23 +171,25 @@ func (w *StatusWriter) sync(ctx context.Context) error {
 					v1beta1.LabelServiceNSRef:   key.Namespace,
 				},
 			}}
-			if err := w.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
-				firstErr = keepFirst(firstErr, err)
+			if err := w.Client.Create(ctx, obj); err != nil {
+				if !apierrors.IsAlreadyExists(err) {
+					firstErr = keepFirst(firstErr, err)
+				}
+				// Already there, the cache does not have it yet: its
+				// arrival kicks another pass.
 				continue
 			}
 		} else if statusEqual(obj.Status, want) {
 			continue
+		} else {
+			if stale() {
+				return errNewerDesired
+			}
+			obj = obj.DeepCopy()
 		}
 		obj.Status = want
 		if err := w.Client.Status().Update(ctx, obj); err != nil {
 			firstErr = keepFirst(firstErr, err)
-		}
-	}
-	for name, obj := range existing {
-		if !keep[name] {
-			if err := w.Client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
-				firstErr = keepFirst(firstErr, err)
-			}
 		}
 	}
 	return firstErr

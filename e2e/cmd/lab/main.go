@@ -12,6 +12,11 @@
 //	lab proxy --node NAME               the kube-proxy stand-in (runs in a node namespace)
 //	lab endpoints                       the EndpointSlice writer (runs in the API namespace)
 //	lab frr-config NAME=V4,V6 ...       print the router's bgpd.conf for these nodes (kind set-up)
+//	lab bench l2 [--services 10000] [--rounds 10]
+//	                                    the layer-2 benchmark on a running lab (figures and targets)
+//	lab bench bgp [--services 1000] [--rounds 10]
+//	                                    the BGP benchmark on a running lab (figures and targets)
+//	lab probe --url URL                 an HTTP probe loop (runs in a client namespace, for bench)
 //
 // Flags come before positional arguments. See e2e/README.md.
 package main
@@ -29,10 +34,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/herald-lb/herald/e2e/lab"
@@ -74,6 +81,10 @@ func main() {
 		err = endpointWriter(ctx, args)
 	case "frr-config":
 		err = frrConfig(args)
+	case "bench":
+		err = bench(ctx, args)
+	case "probe":
+		err = probe(ctx, args)
 	default:
 		usage()
 	}
@@ -108,7 +119,7 @@ func frrConfig(args []string) error {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: lab up|demo|status|down|kill|link|restart|proxy|endpoints|frr-config [flags] (see e2e/README.md)")
+	fmt.Fprintln(os.Stderr, "usage: lab up|demo|status|down|kill|link|restart|proxy|endpoints|frr-config|bench|probe [flags] (see e2e/README.md)")
 	os.Exit(2)
 }
 
@@ -281,4 +292,74 @@ func runWithHealth(ctx context.Context, addr string, ready <-chan struct{}, run 
 		return err
 	}
 	return nil
+}
+
+// bench runs a benchmark on a running lab: `lab bench l2|bgp [flags]`.
+func bench(ctx context.Context, args []string) error {
+	if len(args) >= 1 && args[0] == "bgp" {
+		return benchBGP(ctx, args[1:])
+	}
+	if len(args) < 1 || args[0] != "l2" {
+		return errors.New("usage: lab bench l2 [--services N] [--rounds N] [--kinds sigstop,linkdown,sigkill,sigterm] [--families ipv4,ipv6] [--dir lab]")
+	}
+	fs := flag.NewFlagSet("lab bench l2", flag.ExitOnError)
+	dir, repo := dirFlags(fs)
+	var o lab.L2BenchOptions
+	fs.IntVar(&o.Services, "services", 10000, "filler Services (announced, no backend)")
+	fs.IntVar(&o.SpreadIPs, "spread", 300, "filler Services counted for the spread figure")
+	fs.IntVar(&o.Rounds, "rounds", 10, "failover rounds per failure kind and family")
+	fs.IntVar(&o.Workers, "workers", 16, "concurrent creators")
+	kinds := fs.String("kinds", "sigstop,linkdown,sigkill,sigterm", "failure kinds")
+	fams := fs.String("families", "ipv4,ipv6", "families")
+	fs.DurationVar(&o.ProbeEvery, "probe-every", 20*time.Millisecond, "interval of the HTTP probe timing the failover")
+	fs.DurationVar(&o.ProbeTimeout, "probe-timeout", 200*time.Millisecond, "deadline of each probe request")
+	fs.DurationVar(&o.TermEvery, "term-every", 50*time.Millisecond, "interval of the probe whose failures are counted across SIGTERM")
+	fs.DurationVar(&o.IdleWindow, "idle", 45*time.Second, "window for the speakers' idle CPU")
+	fs.DurationVar(&o.ReturnWatch, "return-watch", 5*time.Second, "how long a restored node is watched before settling")
+	fs.BoolVar(&o.KeepServices, "keep", false, "keep the bench's Services at the end")
+	_ = fs.Parse(args[1:])
+	for _, k := range strings.Split(*kinds, ",") {
+		switch k = strings.TrimSpace(k); k {
+		case lab.FailSIGSTOP, lab.FailLinkDown, lab.FailSIGKILL, lab.FailSIGTERM:
+			o.Kinds = append(o.Kinds, k)
+		case "":
+		default:
+			return fmt.Errorf("unknown failure kind %q", k)
+		}
+	}
+	for _, f := range strings.Split(*fams, ",") {
+		switch f = strings.TrimSpace(f); lab.Family(f) {
+		case lab.IPv4, lab.IPv6:
+			o.Families = append(o.Families, lab.Family(f))
+		case "":
+		default:
+			return fmt.Errorf("unknown family %q", f)
+		}
+	}
+	d, _, err := resolve(*dir, *repo)
+	if err != nil {
+		return err
+	}
+	l, err := lab.Attach(d)
+	if err != nil {
+		return err
+	}
+	l.SetLog(os.Stderr)
+	o.Log = os.Stderr
+	ctrllog.SetLogger(logr.Discard()) // the bench's caches log nothing useful
+	_, err = l.BenchL2(ctx, o, os.Stdout)
+	return err
+}
+
+// probe is the HTTP probe loop the benchmark runs in a client namespace.
+func probe(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("lab probe", flag.ExitOnError)
+	url := fs.String("url", "", "URL to probe")
+	every := fs.Duration("every", 20*time.Millisecond, "interval between requests")
+	timeout := fs.Duration("timeout", 200*time.Millisecond, "deadline of each request")
+	_ = fs.Parse(args)
+	if *url == "" {
+		return errors.New("--url is required")
+	}
+	return lab.RunHTTPProbe(ctx, os.Stdout, *url, *every, *timeout)
 }

@@ -8,6 +8,11 @@
 // endpoint of the Service (EndpointSlices with its nodeName), as kube-proxy
 // would drop the traffic otherwise.
 //
+// A Service annotated lab.herald.dev/no-backend: "true" gets nothing: no
+// IP on lo, no listener (and, from the lab's EndpointSlice writer, no
+// endpoints). Benchmarks use it for thousands of filler Services that
+// Herald must allocate and announce but nobody needs to reach.
+//
 // Desired is pure; Proxy reconciles lo and the listeners to it, whole set
 // each pass.
 package backend
@@ -15,10 +20,20 @@ package backend
 import (
 	"net/netip"
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 )
+
+// AnnotationNoBackend on a Service, set to "true", tells the lab's
+// stand-ins to give it no backend: no IP on lo, no listener, no endpoints.
+const AnnotationNoBackend = "lab.herald.dev/no-backend"
+
+// NoBackend reports whether svc asks for no backend (AnnotationNoBackend).
+func NoBackend(svc *corev1.Service) bool {
+	return strings.EqualFold(strings.TrimSpace(svc.Annotations[AnnotationNoBackend]), "true")
+}
 
 // Desired returns the backends node must serve: each IP:port with the
 // Service ("namespace/name") it belongs to.
@@ -38,7 +53,7 @@ func Desired(node string, svcs []*corev1.Service, slices []*discoveryv1.Endpoint
 	}
 	out := map[netip.AddrPort]string{}
 	for _, svc := range svcs {
-		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || svc.DeletionTimestamp != nil {
+		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || svc.DeletionTimestamp != nil || NoBackend(svc) {
 			continue
 		}
 		key := svc.Namespace + "/" + svc.Name

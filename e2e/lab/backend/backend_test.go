@@ -44,6 +44,10 @@ func TestDesired(t *testing.T) {
 	udp.Spec.Ports[0].Protocol = corev1.ProtocolUDP
 	notLB := svc("clusterip", cluster, []string{"10.0.0.8"}, 80)
 	notLB.Spec.Type = corev1.ServiceTypeClusterIP
+	filler := svc("filler", cluster, []string{"10.0.0.7"}, 80)
+	filler.Annotations = map[string]string{AnnotationNoBackend: "true"}
+	notFiller := svc("not-filler", cluster, []string{"10.0.0.6"}, 80)
+	notFiller.Annotations = map[string]string{AnnotationNoBackend: "false"}
 	tests := []struct {
 		name   string
 		svcs   []*corev1.Service
@@ -54,6 +58,8 @@ func TestDesired(t *testing.T) {
 		{"cluster: every port of every IP", []*corev1.Service{svc("a", cluster, []string{"10.0.0.1", "fd00::1"}, 80, 8080)}, nil,
 			map[netip.AddrPort]string{ap("10.0.0.1:80"): "ns/a", ap("10.0.0.1:8080"): "ns/a", ap("[fd00::1]:80"): "ns/a", ap("[fd00::1]:8080"): "ns/a"}},
 		{"pending, UDP and non-LB Services are not served", []*corev1.Service{svc("p", cluster, nil, 80), udp, notLB}, nil, map[netip.AddrPort]string{}},
+		{"no-backend Services are not served", []*corev1.Service{filler, notFiller}, nil,
+			map[netip.AddrPort]string{ap("10.0.0.6:80"): "ns/not-filler"}},
 		{"shared IP", []*corev1.Service{svc("a", cluster, []string{"10.0.0.1"}, 80), svc("b", cluster, []string{"10.0.0.1"}, 8080)}, nil,
 			map[netip.AddrPort]string{ap("10.0.0.1:80"): "ns/a", ap("10.0.0.1:8080"): "ns/b"}},
 		{"local with a ready endpoint here", []*corev1.Service{svc("l", local, []string{"10.0.0.2"}, 80)},

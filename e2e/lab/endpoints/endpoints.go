@@ -3,7 +3,8 @@
 // Pods): by default every node has a ready endpoint (its InternalIP), or
 // only the nodes named in the Service's annotation
 // lab.herald.dev/endpoint-nodes, so that externalTrafficPolicy: Local can be
-// exercised.
+// exercised. Services annotated lab.herald.dev/no-backend: "true"
+// (backend.AnnotationNoBackend) get no slice.
 //
 // Desired is pure: Services and Nodes in, slices out. Run keeps the API
 // server's managed slices equal to it (whole set each pass, plus a resync).
@@ -19,6 +20,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/herald-lb/herald/e2e/lab/backend"
 )
 
 const (
@@ -87,7 +90,7 @@ func Desired(svcs []*corev1.Service, nodes []*corev1.Node) []*discoveryv1.Endpoi
 
 	var out []*discoveryv1.EndpointSlice
 	for _, svc := range svcs {
-		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || svc.DeletionTimestamp != nil {
+		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || svc.DeletionTimestamp != nil || backend.NoBackend(svc) {
 			continue
 		}
 		chosen := EndpointNodes(svc, names)

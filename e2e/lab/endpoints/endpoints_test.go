@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+
+	"github.com/herald-lb/herald/e2e/lab/backend"
 )
 
 func node(name, v4, v6 string) *corev1.Node {
@@ -66,6 +68,7 @@ func TestDesired(t *testing.T) {
 		{"empty annotation: no endpoints", []*corev1.Service{lbService("e", v4, map[string]string{AnnotationEndpointNodes: ""})}, map[string][]ep{
 			"ns/e-lab-ipv4 IPv4 svc=e": {}}},
 		{"not a LoadBalancer", []*corev1.Service{clusterIP}, map[string][]ep{}},
+		{"no-backend filler: no slice", []*corev1.Service{lbService("f", v4, map[string]string{backend.AnnotationNoBackend: "true"})}, map[string][]ep{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

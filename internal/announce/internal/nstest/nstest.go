@@ -337,6 +337,12 @@ func (h *Helper) Try(line string) (string, error) {
 	}
 }
 
+// Signal sends sig to the helper process (`ip netns exec` execs the
+// helper, so this is the helper itself).
+func (h *Helper) Signal(sig os.Signal) {
+	_ = h.cmd.Process.Signal(sig)
+}
+
 // Stop closes the helper's stdin, which asks it to stop, and kills it if
 // it has not exited within 5s.
 func (h *Helper) Stop() {

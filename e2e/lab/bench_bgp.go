@@ -1,0 +1,963 @@
+package lab
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/herald-lb/herald/api/v1beta1"
+	"github.com/herald-lb/herald/e2e/lab/backend"
+	"github.com/herald-lb/herald/internal/k8s"
+)
+
+// The BGP benchmark (`lab bench bgp`): Herald's speakers announcing to the
+// lab's router, measured where it counts, in the router's kernel (`ip
+// monitor` timestamps) and in FRR. See BenchBGP.
+
+// Bench objects and addresses: off every lab range and off the layer-2
+// bench's filler range (172.31.0.0/17).
+const (
+	BGPBenchNamespace = "herald-bench-bgp"
+	bgpBenchPool      = "bench-bgp"
+	bgpBenchFiller    = "bench-bgp-filler"
+	bgpBenchAdv       = "bench-bgp"
+)
+
+var (
+	bgpBenchProbeCIDRs  = []string{"172.31.132.0/24", "fd00:34::/120"}
+	bgpBenchFillerCIDRs = []string{"172.31.128.0/22", "fd00:35::/118"}
+)
+
+// Targets (issue 5).
+const (
+	targetBGPCreate  = 70 * time.Millisecond
+	targetBGPTerm    = 120 * time.Millisecond
+	targetBGPScale   = time.Second
+	targetBGPRestart = 1500 * time.Millisecond
+	targetBGPRSS     = 50 << 20
+)
+
+// BGPBenchOptions configure BenchBGP. Zero values take the defaults.
+type BGPBenchOptions struct {
+	// Services is the number of filler Services per family (default 1,000).
+	Services int
+	// Rounds per timed figure and family (default 10).
+	Rounds int
+	// Workers create and delete Services concurrently (default 16).
+	Workers int
+	// Families to measure (default both).
+	Families []Family
+	// KeepServices leaves the bench's Services in place at the end.
+	KeepServices bool
+	// Log receives progress lines (default: discard).
+	Log io.Writer
+}
+
+func (o *BGPBenchOptions) defaults() {
+	if o.Services == 0 {
+		o.Services = 1000
+	}
+	if o.Rounds == 0 {
+		o.Rounds = 10
+	}
+	if o.Workers == 0 {
+		o.Workers = 16
+	}
+	if len(o.Families) == 0 {
+		o.Families = []Family{IPv4, IPv6}
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+}
+
+// BGPBenchResult is what BenchBGP measured.
+type BGPBenchResult struct {
+	Started  time.Time     `json:"started"`
+	Nodes    int           `json:"nodes"`
+	Services int           `json:"services"`
+	LoadAvg  []string      `json:"loadavg"`
+	Figures  []BenchFigure `json:"figures"`
+}
+
+type bgpBench struct {
+	l     *Lab
+	o     BGPBenchOptions
+	cs    kubernetes.Interface
+	cl    client.Client
+	res   *BGPBenchResult
+	nodes []Node
+	peers []string // the BGPPeers used (the bench's, or ones already there)
+}
+
+func (b *bgpBench) logf(format string, args ...any) {
+	fmt.Fprintf(b.o.Log, "bench: %s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+func (b *bgpBench) figure(f BenchFigure) {
+	b.res.Figures = append(b.res.Figures, f)
+	b.logf("FIGURE %s: %s (target %s) %s %s", f.Name, f.Measured, f.Target, f.Result, f.Detail)
+}
+
+// BenchBGP runs the BGP benchmark on the lab and writes its table to out.
+// Per family: Rounds Services are created one at a time and timed until
+// the router's kernel holds their route with every node as next hop;
+// each node's speaker in turn gets SIGTERM (then SIGKILL) and is timed
+// until its next hop leaves the kernel route (the router's last reset
+// reason tells whether a NOTIFICATION came), then started again; then
+// Services filler Services are created at once and timed until FRR has
+// every route from every node and the kernel every ECMP route, the
+// speakers' memory is read, and a speaker restarted with them is timed
+// until FRR has all its routes again.
+func (l *Lab) BenchBGP(ctx context.Context, o BGPBenchOptions, out io.Writer) (*BGPBenchResult, error) {
+	o.defaults()
+	if !l.HasSpeaker() {
+		return nil, errors.New("the lab runs no speaker (build bin/speaker, then `lab up`)")
+	}
+	b := &bgpBench{l: l, o: o, nodes: l.Nodes(), res: &BGPBenchResult{Started: time.Now(), Nodes: len(l.state.Nodes), Services: o.Services}}
+	b.res.LoadAvg = append(b.res.LoadAvg, "start "+loadAvg())
+	if err := b.connect(); err != nil {
+		return nil, err
+	}
+	err := b.run(ctx)
+	if !o.KeepServices {
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		if derr := b.deleteServices(dctx, func(*corev1.Service) bool { return true }); derr != nil {
+			b.logf("cleaning up: %v", derr)
+		}
+		cancel()
+	}
+	b.res.LoadAvg = append(b.res.LoadAvg, "end "+loadAvg())
+	b.print(out)
+	if f, ferr := os.Create(filepath.Join(l.Dir, "bench-bgp.json")); ferr == nil {
+		enc := json.NewEncoder(f)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(b.res)
+		f.Close()
+	}
+	return b.res, err
+}
+
+func (b *bgpBench) connect() error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", b.l.Kubeconfig())
+	if err != nil {
+		return err
+	}
+	cfg.QPS, cfg.Burst = 2000, 4000
+	if b.cs, err = kubernetes.NewForConfig(cfg); err != nil {
+		return err
+	}
+	scheme, err := k8s.NewScheme()
+	if err != nil {
+		return err
+	}
+	b.cl, err = client.New(cfg, client.Options{Scheme: scheme})
+	return err
+}
+
+func (b *bgpBench) run(ctx context.Context) error {
+	if err := b.setup(ctx); err != nil {
+		return fmt.Errorf("set up: %w", err)
+	}
+	for _, fam := range b.o.Families {
+		if err := b.createRounds(ctx, fam); err != nil {
+			return err
+		}
+		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+			if err := b.failRounds(ctx, fam, sig); err != nil {
+				return err
+			}
+		}
+		if err := b.scale(ctx, fam); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ----- set-up -----
+
+func (b *bgpBench) setup(ctx context.Context) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: BGPBenchNamespace}}
+	if _, err := b.cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	if err := b.deleteServices(ctx, func(*corev1.Service) bool { return true }); err != nil {
+		return err
+	}
+	// Peers: the lab's router once per family, unless peers to it exist
+	// (two BGPPeers for one session are a configuration error).
+	var existing v1beta1.BGPPeerList
+	if err := b.cl.List(ctx, &existing, client.InNamespace(v1beta1.Namespace)); err != nil {
+		return err
+	}
+	r := b.l.Router()
+	objs := []client.Object{
+		&v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: bgpBenchPool, Namespace: v1beta1.Namespace},
+			Spec: v1beta1.IPAddressPoolSpec{Addresses: bgpBenchProbeCIDRs, AutoAssign: ptr.To(false)}},
+		&v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: bgpBenchFiller, Namespace: v1beta1.Namespace},
+			Spec: v1beta1.IPAddressPoolSpec{Addresses: bgpBenchFillerCIDRs, AutoAssign: ptr.To(false)}},
+		&v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: bgpBenchAdv, Namespace: v1beta1.Namespace},
+			Spec: v1beta1.BGPAdvertisementSpec{IPAddressPools: []string{bgpBenchPool, bgpBenchFiller}}},
+	}
+	for _, a := range []netip.Addr{r.IPv4, r.IPv6} {
+		name := ""
+		for _, p := range existing.Items {
+			if p.Spec.PeerAddress == a.String() {
+				name = p.Name
+			}
+		}
+		if name == "" {
+			name = "bench-router-v4"
+			if a.Is6() {
+				name = "bench-router-v6"
+			}
+			objs = append(objs, &v1beta1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: v1beta1.Namespace},
+				Spec: v1beta1.BGPPeerSpec{MyASN: r.NodeASN, PeerASN: r.ASN, PeerAddress: a.String()}})
+		}
+		b.peers = append(b.peers, name)
+	}
+	for _, o := range objs {
+		if err := b.cl.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create %T %s: %w", o, o.GetName(), err)
+		}
+	}
+	b.logf("waiting for every session (peers %v)", b.peers)
+	return b.waitFor(ctx, time.Minute, "every node's sessions are Established", func() (bool, string) {
+		down, err := b.sessionsDown(ctx)
+		return err == nil && len(down) == 0, fmt.Sprintf("down: %v %v", down, err)
+	})
+}
+
+// sessionsDown lists the node/peer sessions not Established, from the
+// BGPSessionStatus objects.
+func (b *bgpBench) sessionsDown(ctx context.Context) ([]string, error) {
+	var list v1beta1.BGPSessionStatusList
+	if err := b.cl.List(ctx, &list, client.InNamespace(v1beta1.Namespace)); err != nil {
+		return nil, err
+	}
+	up := map[string]bool{}
+	for _, s := range list.Items {
+		up[s.Status.Node+"/"+s.Status.Peer] = s.Status.State == "Established"
+	}
+	var down []string
+	for _, n := range b.nodes {
+		for _, p := range b.peers {
+			if !up[n.Name+"/"+p] {
+				down = append(down, n.Name+"/"+p)
+			}
+		}
+	}
+	return down, nil
+}
+
+func (b *bgpBench) waitFor(ctx context.Context, d time.Duration, what string, f func() (bool, string)) error {
+	deadline := time.Now().Add(d)
+	for {
+		ok, why := f()
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: not after %s: %s", what, d, why)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func benchBGPService(name, pool string, fam Family, filler bool) *corev1.Service {
+	f := corev1.IPv4Protocol
+	if fam == IPv6 {
+		f = corev1.IPv6Protocol
+	}
+	s := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: BGPBenchNamespace,
+			Annotations: map[string]string{v1beta1.AnnotationPrefix + v1beta1.AnnotationAddressPool: pool}},
+		Spec: corev1.ServiceSpec{
+			Type:                          corev1.ServiceTypeLoadBalancer,
+			AllocateLoadBalancerNodePorts: ptr.To(false),
+			IPFamilyPolicy:                ptr.To(corev1.IPFamilyPolicySingleStack),
+			IPFamilies:                    []corev1.IPFamily{f},
+			Ports:                         []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}},
+		},
+	}
+	if filler {
+		s.Annotations[backend.AnnotationNoBackend] = "true"
+	}
+	return s
+}
+
+// deleteServices deletes the bench's Services that match, concurrently,
+// and waits until they are gone.
+func (b *bgpBench) deleteServices(ctx context.Context, match func(*corev1.Service) bool) error {
+	list, err := b.cs.CoreV1().Services(BGPBenchNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	var names []string
+	for i := range list.Items {
+		if match(&list.Items[i]) {
+			names = append(names, list.Items[i].Name)
+		}
+	}
+	if err := b.parallel(ctx, len(names), func(ctx context.Context, i int) error {
+		err := b.cs.CoreV1().Services(BGPBenchNamespace).Delete(ctx, names[i], metav1.DeleteOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	return b.waitFor(ctx, 2*time.Minute, "the bench's Services are gone", func() (bool, string) {
+		l, err := b.cs.CoreV1().Services(BGPBenchNamespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		left := 0
+		for i := range l.Items {
+			if match(&l.Items[i]) {
+				left++
+			}
+		}
+		return left == 0, fmt.Sprintf("%d left", left)
+	})
+}
+
+// parallel runs f(i) for i in [0, n) on the bench's workers and returns
+// the first error.
+func (b *bgpBench) parallel(ctx context.Context, n int, f func(ctx context.Context, i int) error) error {
+	var next atomic.Int64
+	var first error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for range b.o.Workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := f(ctx, i); err != nil {
+					once.Do(func() { first = err })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}
+
+func (b *bgpBench) nodeAddrs(fam Family) []string {
+	var out []string
+	for _, n := range b.nodes {
+		a := n.IPv4
+		if fam == IPv6 {
+			a = n.IPv6
+		}
+		out = append(out, a.String())
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (b *bgpBench) nodeAddr(n Node, fam Family) netip.Addr {
+	if fam == IPv6 {
+		return n.IPv6
+	}
+	return n.IPv4
+}
+
+// ----- the router's kernel, watched -----
+
+// routeWatch follows the router's kernel routes and next-hop groups with
+// `ip -ts monitor`, so a change is timed by the kernel's event, not by
+// when a poll saw it.
+type routeWatch struct {
+	l      *Lab
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+	events []routeEvent
+	notify chan struct{}
+}
+
+type routeEvent struct {
+	at     time.Time
+	dst    string // the route's destination as ip prints it; "" for a next-hop event
+	delete bool
+}
+
+func (b *bgpBench) watchRoutes(ctx context.Context) (*routeWatch, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	cmd, err := b.l.Command(ctx, HostRouter, "ip", "-ts", "monitor", "route", "nexthop")
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return nil, err
+	}
+	w := &routeWatch{l: b.l, cancel: cancel, done: make(chan struct{}), notify: make(chan struct{}, 1)}
+	go func() {
+		defer close(w.done)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if ev, ok := parseMonitorLine(sc.Text()); ok {
+				w.mu.Lock()
+				w.events = append(w.events, ev)
+				w.mu.Unlock()
+				select {
+				case w.notify <- struct{}{}:
+				default:
+				}
+			}
+		}
+		_ = cmd.Wait()
+	}()
+	// ip monitor subscribes before it prints anything: give it a moment.
+	time.Sleep(50 * time.Millisecond)
+	return w, nil
+}
+
+func (w *routeWatch) stop() {
+	w.cancel()
+	<-w.done
+}
+
+// parseMonitorLine parses "[2026-11-22T04:28:25.075200] [Deleted ]DST ..."
+// (DST "id N" for a next-hop group).
+func parseMonitorLine(line string) (routeEvent, bool) {
+	end := strings.IndexByte(line, ']')
+	if !strings.HasPrefix(line, "[") || end < 0 {
+		return routeEvent{}, false
+	}
+	at, err := time.ParseInLocation("2006-01-02T15:04:05.000000", line[1:end], time.Local)
+	if err != nil {
+		return routeEvent{}, false
+	}
+	f := strings.Fields(line[end+1:])
+	ev := routeEvent{at: at}
+	if len(f) > 0 && f[0] == "Deleted" {
+		ev.delete = true
+		f = f[1:]
+	}
+	if len(f) > 0 && f[0] != "id" {
+		ev.dst = f[0]
+	}
+	return ev, true
+}
+
+// waitRoute waits until the kernel route for prefix has exactly want as
+// next hops (none: no route) and returns the time of the kernel event
+// that made it so: the last event for the prefix (or any next-hop group)
+// seen before the route, checked after each event, matched.
+func (w *routeWatch) waitRoute(ctx context.Context, prefix netip.Prefix, want []string, d time.Duration) (time.Time, error) {
+	dst := prefix.Addr().String()
+	if !prefix.IsSingleIP() {
+		dst = prefix.String()
+	}
+	deadline := time.After(d)
+	seen := 0
+	var last time.Time
+	var got []string
+	for {
+		w.mu.Lock()
+		evs := w.events[seen:]
+		seen = len(w.events)
+		w.mu.Unlock()
+		relevant := false
+		for _, ev := range evs {
+			if ev.dst == dst || ev.dst == "" {
+				last, relevant = ev.at, true
+			}
+		}
+		if relevant {
+			var err error
+			got, err = KernelNextHops(ctx, w.l, prefix)
+			if err != nil {
+				return time.Time{}, err
+			}
+			if slices.Equal(got, want) {
+				// Events read while checking may be the ones that made
+				// it so: take them into account.
+				time.Sleep(5 * time.Millisecond)
+				w.mu.Lock()
+				for _, ev := range w.events[seen:] {
+					if ev.dst == dst || ev.dst == "" {
+						last = ev.at
+					}
+				}
+				w.mu.Unlock()
+				return last, nil
+			}
+		}
+		select {
+		case <-w.notify:
+		case <-deadline:
+			return time.Time{}, fmt.Errorf("kernel route %s via %v after %s, want %v", prefix, got, d, want)
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		}
+	}
+}
+
+// ----- figures -----
+
+func (b *bgpBench) waitIP(ctx context.Context, w watch.Interface, d time.Duration) (netip.Addr, time.Time, error) {
+	timeout := time.After(d)
+	for {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return netip.Addr{}, time.Time{}, errors.New("watch closed")
+			}
+			svc, isSvc := ev.Object.(*corev1.Service)
+			if !isSvc || len(svc.Status.LoadBalancer.Ingress) == 0 {
+				continue
+			}
+			ip, err := netip.ParseAddr(svc.Status.LoadBalancer.Ingress[0].IP)
+			if err != nil {
+				return netip.Addr{}, time.Time{}, err
+			}
+			return ip, time.Now(), nil
+		case <-timeout:
+			return netip.Addr{}, time.Time{}, fmt.Errorf("no address after %s", d)
+		case <-ctx.Done():
+			return netip.Addr{}, time.Time{}, ctx.Err()
+		}
+	}
+}
+
+// createRounds: a Service created, timed until the router's kernel route
+// has every node as next hop; then deleted, timed until the route is gone.
+func (b *bgpBench) createRounds(ctx context.Context, fam Family) error {
+	want := b.nodeAddrs(fam)
+	var toKernel, fromIP, toGone []time.Duration
+	for i := range b.o.Rounds {
+		name := fmt.Sprintf("probe-%s-%d", fam, i)
+		rw, err := b.watchRoutes(ctx)
+		if err != nil {
+			return err
+		}
+		sw, err := b.cs.CoreV1().Services(BGPBenchNamespace).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+		if err != nil {
+			rw.stop()
+			return err
+		}
+		t0 := time.Now()
+		_, err = b.cs.CoreV1().Services(BGPBenchNamespace).Create(ctx, benchBGPService(name, bgpBenchPool, fam, false), metav1.CreateOptions{})
+		if err != nil {
+			rw.stop()
+			sw.Stop()
+			return err
+		}
+		ip, tIP, err := b.waitIP(ctx, sw, 30*time.Second)
+		sw.Stop()
+		if err != nil {
+			rw.stop()
+			return fmt.Errorf("Service %s: %w", name, err)
+		}
+		tRoute, err := rw.waitRoute(ctx, netip.PrefixFrom(ip, ip.BitLen()), want, 20*time.Second)
+		if err != nil {
+			rw.stop()
+			return fmt.Errorf("Service %s: %w", name, err)
+		}
+		toKernel = append(toKernel, tRoute.Sub(t0))
+		fromIP = append(fromIP, tRoute.Sub(tIP))
+
+		t1 := time.Now()
+		if err := b.cs.CoreV1().Services(BGPBenchNamespace).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			rw.stop()
+			return err
+		}
+		tGone, err := rw.waitRoute(ctx, netip.PrefixFrom(ip, ip.BitLen()), nil, 20*time.Second)
+		rw.stop()
+		if err != nil {
+			return fmt.Errorf("Service %s deleted: %w", name, err)
+		}
+		toGone = append(toGone, tGone.Sub(t1))
+		b.logf("%s round %d: %s -> all %d next hops in %s (%s after its IP), deleted -> gone in %s",
+			fam, i+1, ip, len(want), ms(toKernel[i]), ms(fromIP[i]), ms(toGone[i]))
+	}
+	m := median(toKernel)
+	b.figure(BenchFigure{Name: fmt.Sprintf("%s: Service created -> route via all %d nodes in the router's kernel (median)", fam, len(want)),
+		Measured: ms(m), Target: "<= " + ms(targetBGPCreate), Result: passIf(m <= targetBGPCreate), Detail: durStats(toKernel)})
+	b.figure(BenchFigure{Name: fmt.Sprintf("%s:   of which after the Service got its IP (median)", fam), Measured: ms(median(fromIP)), Detail: durStats(fromIP)})
+	b.figure(BenchFigure{Name: fmt.Sprintf("%s: Service deleted -> route gone from the router's kernel (median)", fam), Measured: ms(median(toGone)), Detail: durStats(toGone)})
+	return nil
+}
+
+// failRounds: a probe Service stays; each node's speaker in turn gets
+// sig, timed until its next hop leaves the router's kernel route; the
+// router's last reset reason says whether a NOTIFICATION came. The
+// speaker is then started again, timed until its next hop is back.
+func (b *bgpBench) failRounds(ctx context.Context, fam Family, sig syscall.Signal) error {
+	name := fmt.Sprintf("probe-%s-fail", fam)
+	if _, err := b.cs.CoreV1().Services(BGPBenchNamespace).Create(ctx, benchBGPService(name, bgpBenchPool, fam, false), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	var ip netip.Addr
+	if err := b.waitFor(ctx, 30*time.Second, "Service "+name+" gets its IP", func() (bool, string) {
+		s, err := b.cs.CoreV1().Services(BGPBenchNamespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil || len(s.Status.LoadBalancer.Ingress) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		ip, err = netip.ParseAddr(s.Status.LoadBalancer.Ingress[0].IP)
+		return err == nil, fmt.Sprint(err)
+	}); err != nil {
+		return err
+	}
+	prefix := netip.PrefixFrom(ip, ip.BitLen())
+	all := b.nodeAddrs(fam)
+	{
+		rw, err := b.watchRoutes(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := rw.waitRoute(ctx, prefix, all, 30*time.Second); err != nil {
+			rw.stop()
+			return err
+		}
+		rw.stop()
+	}
+	kind := map[syscall.Signal]string{syscall.SIGTERM: "SIGTERM", syscall.SIGKILL: "SIGKILL"}[sig]
+	var gone, back []time.Duration
+	notifications := 0
+	for i := range b.o.Rounds {
+		n := b.nodes[i%len(b.nodes)]
+		var rest []string
+		for _, a := range all {
+			if a != b.nodeAddr(n, fam).String() {
+				rest = append(rest, a)
+			}
+		}
+		rw, err := b.watchRoutes(ctx)
+		if err != nil {
+			return err
+		}
+		t0 := time.Now()
+		if err := b.l.SignalSpeaker(ctx, n.Name, sig); err != nil {
+			rw.stop()
+			return err
+		}
+		tGone, err := rw.waitRoute(ctx, prefix, rest, 20*time.Second)
+		if err != nil {
+			rw.stop()
+			return fmt.Errorf("%s %s: %w", kind, n.Name, err)
+		}
+		gone = append(gone, tGone.Sub(t0))
+		reset := b.lastReset(ctx, b.nodeAddr(n, fam))
+		if strings.Contains(reset, "Notification received") {
+			notifications++
+		}
+		// Started again.
+		if err := b.l.StopProc(ctx, ProcSpeaker(n.Name), 5*time.Second); err != nil {
+			rw.stop()
+			return err
+		}
+		t1 := time.Now()
+		if err := b.l.StartProc(ProcSpeaker(n.Name)); err != nil {
+			rw.stop()
+			return err
+		}
+		tBack, err := rw.waitRoute(ctx, prefix, all, 30*time.Second)
+		rw.stop()
+		if err != nil {
+			return fmt.Errorf("%s %s restarted: %w", kind, n.Name, err)
+		}
+		back = append(back, tBack.Sub(t1))
+		b.logf("%s %s round %d (%s): next hop gone in %s (router: %q); started again -> back in %s",
+			fam, kind, i+1, n.Name, ms(gone[i]), reset, ms(back[i]))
+		if err := b.l.waitProcListening(ctx, ProcSpeaker(n.Name), 30*time.Second); err != nil {
+			return err
+		}
+	}
+	m := median(gone)
+	f := BenchFigure{Name: fmt.Sprintf("%s: speaker %s -> its next hop gone from the router's kernel (median)", fam, kind),
+		Measured: ms(m), Detail: fmt.Sprintf("%s; NOTIFICATION received by the router in %d/%d", durStats(gone), notifications, len(gone))}
+	if sig == syscall.SIGTERM {
+		f.Target = "<= " + ms(targetBGPTerm) + " + NOTIFICATION"
+		f.Result = passIf(m <= targetBGPTerm && notifications == len(gone))
+	}
+	b.figure(f)
+	b.figure(BenchFigure{Name: fmt.Sprintf("%s:   speaker started again -> its next hop back (median)", fam), Measured: ms(median(back)), Detail: durStats(back)})
+	return b.deleteServices(ctx, func(s *corev1.Service) bool { return s.Name == name })
+}
+
+// lastReset is FRR's reason for the last reset of its session with addr.
+func (b *bgpBench) lastReset(ctx context.Context, addr netip.Addr) string {
+	out, err := b.l.Vtysh(ctx, "show bgp neighbors "+addr.String()+" json")
+	if err != nil {
+		return err.Error()
+	}
+	var doc map[string]struct {
+		LastReset string `json:"lastResetDueTo"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return err.Error()
+	}
+	return doc[addr.String()].LastReset
+}
+
+// received returns how many prefixes FRR received from each node's
+// session of family fam.
+func (b *bgpBench) received(ctx context.Context, fam Family) (map[string]int, error) {
+	out, err := b.l.Vtysh(ctx, "show bgp "+string(fam)+" unicast summary json")
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Peers map[string]struct {
+			PfxRcd int    `json:"pfxRcd"`
+			State  string `json:"state"`
+		} `json:"peers"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return nil, err
+	}
+	res := map[string]int{}
+	for _, n := range b.nodes {
+		res[n.Name] = doc.Peers[b.nodeAddr(n, fam).String()].PfxRcd
+	}
+	return res, nil
+}
+
+// completeKernelRoutes counts the router's kernel BGP routes with every
+// node as next hop.
+func (b *bgpBench) completeKernelRoutes(ctx context.Context, fam Family) (int, error) {
+	flag := "-4"
+	if fam == IPv6 {
+		flag = "-6"
+	}
+	out, err := b.l.Exec(ctx, HostRouter, "ip", "-j", flag, "route", "show", "proto", "bgp")
+	if err != nil {
+		return 0, err
+	}
+	var routes []struct {
+		NextHops []struct {
+			Gateway string `json:"gateway"`
+		} `json:"nexthops"`
+	}
+	if err := json.Unmarshal(out, &routes); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range routes {
+		if len(r.NextHops) == len(b.nodes) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// scale: Services filler Services at once; timed from the last one
+// getting its IP until FRR has all of them from every node, and until
+// the kernel has an ECMP route for each; the speakers' memory; a speaker
+// restarted with them, timed until FRR has all its routes again.
+func (b *bgpBench) scale(ctx context.Context, fam Family) error {
+	n := b.o.Services
+	b.logf("%s: creating %d Services", fam, n)
+	t0 := time.Now()
+	if err := b.parallel(ctx, n, func(ctx context.Context, i int) error {
+		_, err := b.cs.CoreV1().Services(BGPBenchNamespace).Create(ctx,
+			benchBGPService(fmt.Sprintf("filler-%s-%05d", fam, i), bgpBenchFiller, fam, true), metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	created := time.Since(t0)
+	// The time the last Service got its IP, from a poll of the API (every
+	// 50 ms: that much is the figure's resolution).
+	var lastIP time.Time
+	if err := b.waitFor(ctx, 5*time.Minute, "every filler Service has its IP", func() (bool, string) {
+		l, err := b.cs.CoreV1().Services(BGPBenchNamespace).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		if err != nil {
+			return false, err.Error()
+		}
+		got := 0
+		for i := range l.Items {
+			if strings.HasPrefix(l.Items[i].Name, "filler-"+string(fam)) && len(l.Items[i].Status.LoadBalancer.Ingress) > 0 {
+				got++
+			}
+		}
+		lastIP = time.Now()
+		return got == n, fmt.Sprintf("%d/%d", got, n)
+	}); err != nil {
+		return err
+	}
+	b.logf("%s: %d Services created in %s, all with an IP %s after the first create", fam, n, created.Round(time.Millisecond), lastIP.Sub(t0).Round(time.Millisecond))
+
+	var inFRR, inKernel time.Duration
+	frrDone := false
+	err := b.waitFor(ctx, 5*time.Minute, "FRR has every filler route from every node, the kernel an ECMP route each", func() (bool, string) {
+		if !frrDone {
+			rcv, err := b.received(ctx, fam)
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, node := range b.nodes {
+				if rcv[node.Name] < n {
+					return false, fmt.Sprintf("FRR received %v", rcv)
+				}
+			}
+			inFRR, frrDone = time.Since(lastIP), true
+		}
+		c, err := b.completeKernelRoutes(ctx, fam)
+		if err != nil {
+			return false, err.Error()
+		}
+		if c < n {
+			return false, fmt.Sprintf("%d complete kernel routes", c)
+		}
+		inKernel = time.Since(lastIP)
+		return true, ""
+	})
+	if err != nil {
+		return err
+	}
+	b.figure(BenchFigure{Name: fmt.Sprintf("%s: %d Services -> all routes from all %d nodes in FRR, after the last got its IP", fam, n, len(b.nodes)),
+		Measured: ms(inFRR), Target: "<= " + ms(targetBGPScale), Result: passIf(inFRR <= targetBGPScale),
+		Detail: "polled every 50 ms; " + fmt.Sprintf("%d created in %s", n, created.Round(time.Millisecond))})
+	b.figure(BenchFigure{Name: fmt.Sprintf("%s:   all %d ECMP routes in the router's kernel", fam, n), Measured: ms(inKernel), Detail: "polled"})
+
+	// Memory with the Services (and their status objects) in place.
+	var rss []string
+	var maxRSS uint64
+	for _, node := range b.nodes {
+		rec, ok := b.l.procRecord(ProcSpeaker(node.Name))
+		if !ok {
+			continue
+		}
+		st, err := readProcStats(rec.Pid)
+		if err != nil {
+			continue
+		}
+		maxRSS = max(maxRSS, st.RSS)
+		rss = append(rss, fmt.Sprintf("%s %.1f MiB", node.Name, mib(st.RSS)))
+	}
+	b.figure(BenchFigure{Name: fmt.Sprintf("%s: speaker RSS with %d Services (largest)", fam, n), Measured: fmt.Sprintf("%.1f MiB", mib(maxRSS)),
+		Target: fmt.Sprintf("<= %d MiB", targetBGPRSS>>20), Result: passIf(maxRSS <= targetBGPRSS), Detail: strings.Join(rss, ", ")})
+
+	// A speaker restarted with the Services: from its start until FRR has
+	// all its routes again.
+	node := b.nodes[0]
+	if err := b.l.StopProc(ctx, ProcSpeaker(node.Name), 5*time.Second); err != nil {
+		return err
+	}
+	if err := b.waitFor(ctx, 30*time.Second, "FRR dropped "+node.Name+"'s routes", func() (bool, string) {
+		rcv, err := b.received(ctx, fam)
+		return err == nil && rcv[node.Name] == 0, fmt.Sprintf("%v %v", rcv, err)
+	}); err != nil {
+		return err
+	}
+	t1 := time.Now()
+	if err := b.l.StartProc(ProcSpeaker(node.Name)); err != nil {
+		return err
+	}
+	var back time.Duration
+	if err := b.waitFor(ctx, 2*time.Minute, "FRR has "+node.Name+"'s routes again", func() (bool, string) {
+		rcv, err := b.received(ctx, fam)
+		if err != nil || rcv[node.Name] < n {
+			return false, fmt.Sprintf("%v %v", rcv, err)
+		}
+		back = time.Since(t1)
+		return true, ""
+	}); err != nil {
+		return err
+	}
+	b.figure(BenchFigure{Name: fmt.Sprintf("%s: speaker restarted with %d Services -> all its routes back in FRR", fam, n),
+		Measured: ms(back), Target: "<= " + ms(targetBGPRestart), Result: passIf(back <= targetBGPRestart),
+		Detail: "from the process start, polled every 50 ms"})
+	if err := b.l.waitProcListening(ctx, ProcSpeaker(node.Name), 30*time.Second); err != nil {
+		return err
+	}
+
+	t2 := time.Now()
+	if err := b.deleteServices(ctx, func(s *corev1.Service) bool { return strings.HasPrefix(s.Name, "filler-"+string(fam)) }); err != nil {
+		return err
+	}
+	var withdrawn time.Duration
+	if err := b.waitFor(ctx, 5*time.Minute, "every filler route withdrawn", func() (bool, string) {
+		rcv, err := b.received(ctx, fam)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, node := range b.nodes {
+			if rcv[node.Name] != 0 {
+				return false, fmt.Sprintf("%v", rcv)
+			}
+		}
+		withdrawn = time.Since(t2)
+		return true, ""
+	}); err != nil {
+		return err
+	}
+	b.figure(BenchFigure{Name: fmt.Sprintf("%s: %d Services deleted -> all withdrawn in FRR", fam, n), Measured: ms(withdrawn),
+		Detail: "from the first delete, polled"})
+	return nil
+}
+
+// print writes the table.
+func (b *bgpBench) print(w io.Writer) {
+	r := b.res
+	fmt.Fprintf(w, "\nHerald BGP benchmark: %d nodes, router FRR (hold 3 s), %d round(s) per timed figure and family, %d filler Services per family\n",
+		r.Nodes, b.o.Rounds, r.Services)
+	fmt.Fprintf(w, "load average (1, 5, 15 min): %s; %d CPUs (a shared machine: figures are medians)\n", strings.Join(r.LoadAvg, "; "), runtime.NumCPU())
+	nw := 0
+	for _, f := range r.Figures {
+		nw = max(nw, len(f.Name))
+	}
+	fmt.Fprintf(w, "\n%-*s  %-12s  %-26s  %-6s  %s\n", nw, "figure", "measured", "target", "result", "detail")
+	fmt.Fprintf(w, "%s\n", strings.Repeat("-", nw+2+12+2+26+2+6+2+20))
+	pass, miss := 0, 0
+	for _, f := range r.Figures {
+		switch f.Result {
+		case "PASS":
+			pass++
+		case "MISS":
+			miss++
+		}
+		fmt.Fprintf(w, "%-*s  %-12s  %-26s  %-6s  %s\n", nw, f.Name, f.Measured, f.Target, f.Result, f.Detail)
+	}
+	fmt.Fprintf(w, "\n%d PASS, %d MISS\n", pass, miss)
+}

@@ -1,0 +1,406 @@
+package bgp
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/herald-lb/herald/internal/announce/internal/nstest"
+	"github.com/herald-lb/herald/internal/model"
+)
+
+// The tests below run the speaker against FRR, each in network namespaces
+// of its own: a router namespace with a bridge (the nodes' segment) and
+// node namespaces on it; all addresses are private test ranges.
+
+const (
+	rtrV4    = "172.31.240.1"
+	rtrV6    = "fd00:40::1"
+	routerAS = 64512
+	nodeAS   = 64513
+)
+
+func nodeV4(i int) string { return fmt.Sprintf("172.31.240.%d", 10+i) }
+func nodeV6(i int) string { return fmt.Sprintf("fd00:40::%d", 10+i) }
+
+// segment is a router namespace whose bridge br0 joins n node namespaces.
+type segment struct {
+	rtr   *nstest.NS
+	nodes []*nstest.NS
+}
+
+func newSegment(t *testing.T, n int) *segment {
+	requireFRR(t)
+	s := &segment{rtr: nstest.New(t, "rtr")}
+	s.rtr.Sysctl(t, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", "net.ipv4.fib_multipath_hash_policy=1")
+	s.rtr.Run(t, "ip", "link", "add", "br0", "type", "bridge")
+	s.rtr.Run(t, "ip", "link", "set", "br0", "up")
+	s.rtr.Run(t, "ip", "addr", "add", rtrV4+"/24", "dev", "br0")
+	s.rtr.Run(t, "ip", "addr", "add", rtrV6+"/64", "dev", "br0", "nodad")
+	for i := 1; i <= n; i++ {
+		ns := nstest.New(t, fmt.Sprintf("n%d", i))
+		port := fmt.Sprintf("p%d", i)
+		nstest.Veth(t, ns, "eth0", s.rtr, port)
+		s.rtr.Run(t, "ip", "link", "set", port, "master", "br0")
+		ns.Run(t, "ip", "addr", "add", nodeV4(i)+"/24", "dev", "eth0")
+		ns.Run(t, "ip", "addr", "add", nodeV6(i)+"/64", "dev", "eth0", "nodad")
+		s.nodes = append(s.nodes, ns)
+	}
+	return s
+}
+
+// frrConf renders a bgpd.conf for AS routerAS with these neighbor lines
+// (each "ADDR remote-as N ..." becomes "neighbor ADDR ..."); every
+// neighbor has both families active, timers 1/3 and connect 1, and ECMP
+// is on.
+func frrConf(routerID string, neighbors ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "frr defaults traditional\nhostname rtr\n!\nrouter bgp %d\n bgp router-id %s\n", routerAS, routerID)
+	b.WriteString(" no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n bgp log-neighbor-changes\n")
+	var addrs []string
+	for _, n := range neighbors {
+		for _, line := range strings.Split(n, ";") {
+			fmt.Fprintf(&b, " neighbor %s\n", strings.TrimSpace(line))
+		}
+		addr := strings.Fields(n)[0]
+		addrs = append(addrs, addr)
+		fmt.Fprintf(&b, " neighbor %s timers 1 3\n neighbor %s timers connect 1\n", addr, addr)
+	}
+	for _, fam := range []string{"ipv4", "ipv6"} {
+		fmt.Fprintf(&b, " address-family %s unicast\n  maximum-paths 8\n  maximum-paths ibgp 8\n", fam)
+		for _, a := range addrs {
+			fmt.Fprintf(&b, "  neighbor %s activate\n", a)
+		}
+		b.WriteString(" exit-address-family\n")
+	}
+	b.WriteString("exit\n!\n")
+	return b.String()
+}
+
+var (
+	vip4   = netip.MustParsePrefix("10.77.0.1/32")
+	vip6   = netip.MustParsePrefix("fd00:77::1/128")
+	agg4   = netip.MustParsePrefix("10.77.1.0/24")
+	c100   = model.Community{Value: 65000<<16 | 100}
+	c200   = model.Community{Value: 65000<<16 | 200}
+	c300   = model.Community{Value: 65000<<16 | 300}
+	large  = model.Community{Large: true, Global: 1, Local1: 2, Local2: 3}
+	large2 = model.Community{Large: true, Global: 4294967295, Local1: 0, Local2: 7}
+)
+
+func fastPeer(name, addr string, myAS uint32) Peer {
+	return Peer{Name: name, Address: netip.MustParseAddr(addr), MyASN: myAS, PeerASN: routerAS,
+		HoldTime: 3 * time.Second, KeepaliveTime: time.Second, ConnectTime: time.Second}
+}
+
+func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// TestFRRSessionsAndAttributes: one speaker with an IPv4 peer (eBGP,
+// graceful restart) and an IPv6 peer (iBGP: another local AS) to one FRR.
+// Both families go over both sessions with the node's own next hop of
+// each family; each peer gets its own communities, large communities and
+// (iBGP) local preference; the tags used inside never reach the router;
+// changing one peer's routes leaves the sessions up; restricting a prefix
+// to one peer withdraws it from the other.
+func TestFRRSessionsAndAttributes(t *testing.T) {
+	seg := newSegment(t, 1)
+	r := startFRR(t, seg.rtr, frrConf(rtrV4,
+		nodeV4(1)+" remote-as 64513",
+		nodeV6(1)+" remote-as 64512"))
+	sp := startSpeaker(t, seg.nodes[0])
+
+	p4 := fastPeer("r4", rtrV4, nodeAS)
+	p4.GracefulRestart = true
+	p6 := fastPeer("r6", rtrV6, routerAS) // iBGP
+	nh4, nh6 := addr(nodeV4(1)), addr(nodeV6(1))
+	p4.Routes = []Route{
+		{Prefix: vip4, NextHop: nh4, Communities: []model.Community{c100, large}},
+		{Prefix: vip6, NextHop: nh6, Communities: []model.Community{c200}},
+		{Prefix: agg4, NextHop: nh4},
+	}
+	p6.Routes = []Route{
+		{Prefix: vip4, NextHop: nh4, Communities: []model.Community{c300, large2}, LocalPref: 250},
+		{Prefix: vip6, NextHop: nh6, LocalPref: 150},
+	}
+	desired := Desired{RouterID: nh4, Peers: []Peer{p4, p6}}
+	sp.reconcile(t, desired)
+
+	r.waitEstablished(t, 10*time.Second, nodeV4(1), nodeV6(1))
+	sp.waitSession(t, "r4", StateEstablished, 5*time.Second)
+	sp.waitSession(t, "r6", StateEstablished, 5*time.Second)
+
+	n4 := r.neighbor(t, nodeV4(1))
+	if n4.LocalAS != routerAS || n4.RemoteAS != nodeAS || n4.HoldTimeMsecs != 3000 {
+		t.Errorf("IPv4 session: remote AS %d, hold %dms; want AS %d, 3000ms", n4.RemoteAS, n4.HoldTimeMsecs, nodeAS)
+	}
+	if gr := n4.Capabilities.GracefulRestart; gr != "advertisedAndReceived" && gr != "received" {
+		t.Errorf("IPv4 session: graceful restart capability %q, want received from the speaker", gr)
+	}
+	if n6 := r.neighbor(t, nodeV6(1)); n6.RemoteAS != routerAS {
+		t.Errorf("IPv6 session: remote AS %d, want %d (iBGP, its own local AS)", n6.RemoteAS, routerAS)
+	}
+
+	wantPaths := func(prefix netip.Prefix, want []path) {
+		t.Helper()
+		var got []path
+		if !nstest.Eventually(10*time.Second, func() bool { got = r.paths(t, prefix.String()); return cmp.Equal(got, want) }) {
+			t.Fatalf("FRR's paths for %s:\n%s", prefix, cmp.Diff(want, got))
+		}
+	}
+	wantPaths(vip4, []path{
+		{From: nodeV4(1), NextHop: nodeV4(1), Communities: "65000:100 large:1:2:3"},
+		{From: nodeV6(1), NextHop: nodeV4(1), Communities: "65000:300 large:4294967295:0:7", LocalPref: 250},
+	})
+	wantPaths(vip6, []path{
+		{From: nodeV4(1), NextHop: nodeV6(1), Communities: "65000:200"},
+		{From: nodeV6(1), NextHop: nodeV6(1), LocalPref: 150},
+	})
+	wantPaths(agg4, []path{{From: nodeV4(1), NextHop: nodeV4(1)}})
+
+	var st []SessionState
+	if !nstest.Eventually(5*time.Second, func() bool {
+		st = sp.sessions(t)
+		return len(st) == 2 && st[0].PrefixesSent == 3 && st[1].PrefixesSent == 2
+	}) {
+		t.Fatalf("sessions %+v: want 3 prefixes sent to r4, 2 to r6", st)
+	}
+
+	t.Run("same desired state: nothing sent", func(t *testing.T) {
+		before := sp.sessions(t)
+		sp.reconcile(t, desired)
+		time.Sleep(300 * time.Millisecond)
+		after := sp.sessions(t)
+		for i := range before {
+			if after[i].UpdatesSent != before[i].UpdatesSent || !after[i].Since.Equal(before[i].Since) {
+				t.Errorf("%s: %+v -> %+v: a repeated Reconcile sent updates or touched the session", before[i].Peer, before[i], after[i])
+			}
+		}
+	})
+
+	t.Run("one peer's attributes change, sessions stay", func(t *testing.T) {
+		est := r.neighbor(t, nodeV4(1)).EstablishedCount
+		est6 := r.neighbor(t, nodeV6(1)).EstablishedCount
+		desired.Peers[0].Routes[0].Communities = []model.Community{c200}
+		sp.reconcile(t, desired)
+		wantPaths(vip4, []path{
+			{From: nodeV4(1), NextHop: nodeV4(1), Communities: "65000:200"},
+			{From: nodeV6(1), NextHop: nodeV4(1), Communities: "65000:300 large:4294967295:0:7", LocalPref: 250},
+		})
+		if a, b := r.neighbor(t, nodeV4(1)).EstablishedCount, r.neighbor(t, nodeV6(1)).EstablishedCount; a != est || b != est6 {
+			t.Errorf("sessions re-established (%d->%d, %d->%d) by a route change", est, a, est6, b)
+		}
+	})
+
+	t.Run("a prefix restricted to one peer is withdrawn from the other", func(t *testing.T) {
+		desired.Peers[1].Routes = desired.Peers[1].Routes[1:] // vip4 no longer to r6
+		sp.reconcile(t, desired)
+		wantPaths(vip4, []path{{From: nodeV4(1), NextHop: nodeV4(1), Communities: "65000:200"}})
+		wantPaths(vip6, []path{
+			{From: nodeV4(1), NextHop: nodeV6(1), Communities: "65000:200"},
+			{From: nodeV6(1), NextHop: nodeV6(1), LocalPref: 150},
+		})
+	})
+
+	t.Run("a peer removed gets a NOTIFICATION, the other stays", func(t *testing.T) {
+		est := r.neighbor(t, nodeV4(1)).EstablishedCount
+		desired.Peers = desired.Peers[:1]
+		sp.reconcile(t, desired)
+		var n frrNeighbor
+		if !nstest.Eventually(5*time.Second, func() bool { n = r.neighbor(t, nodeV6(1)); return n.State != "Established" }) {
+			t.Fatalf("FRR's session with the removed peer is still %s", n.State)
+		}
+		if !strings.Contains(n.LastReset, "Notification received") {
+			t.Errorf("removed peer: FRR's last reset %q, want a NOTIFICATION received", n.LastReset)
+		}
+		wantPaths(vip6, []path{{From: nodeV4(1), NextHop: nodeV6(1), Communities: "65000:200"}})
+		if got := r.neighbor(t, nodeV4(1)); got.State != "Established" || got.EstablishedCount != est {
+			t.Errorf("the remaining session: %+v, want it untouched", got)
+		}
+		if st := sp.sessions(t); len(st) != 1 || st[0].Peer != "r4" {
+			t.Errorf("sessions %+v, want r4 only", st)
+		}
+	})
+
+	t.Run("graceful shutdown sends a NOTIFICATION", func(t *testing.T) {
+		took := sp.stop(t)
+		t.Logf("shutdown took %s", took)
+		n := r.neighbor(t, nodeV4(1))
+		if n.State == "Established" || !strings.Contains(n.LastReset, "Notification received") {
+			t.Errorf("after the speaker stopped FRR shows state %s, last reset %q; want a NOTIFICATION received", n.State, n.LastReset)
+		}
+		// zebra removes the kernel route a moment after bgpd saw the
+		// NOTIFICATION; without one it would wait for the hold time (3 s).
+		var got []string
+		if !nstest.Eventually(time.Second, func() bool { got = kernelNextHops(t, seg.rtr, vip4.String()); return len(got) == 0 }) {
+			t.Errorf("route %s still in the router's kernel via %v a second after the shutdown", vip4, got)
+		}
+		if took > time.Second {
+			t.Errorf("shutdown took %s", took)
+		}
+	})
+}
+
+// TestFRRECMPAndWithdraw: two speakers announce one address each with its
+// own next hop; the router installs an ECMP route over both, in both
+// families. A withdrawal removes one next hop; a speaker killed (no
+// NOTIFICATION, the kernel closes the connection) loses its next hop too.
+func TestFRRECMPAndWithdraw(t *testing.T) {
+	seg := newSegment(t, 2)
+	r := startFRR(t, seg.rtr, frrConf(rtrV4,
+		nodeV4(1)+" remote-as 64513", nodeV4(2)+" remote-as 64513",
+		nodeV6(1)+" remote-as 64513", nodeV6(2)+" remote-as 64513"))
+	desired := func(i int, routes bool) Desired {
+		p4, p6 := fastPeer("r4", rtrV4, nodeAS), fastPeer("r6", rtrV6, nodeAS)
+		if routes {
+			p4.Routes = []Route{{Prefix: vip4, NextHop: addr(nodeV4(i))}}
+			p6.Routes = []Route{{Prefix: vip6, NextHop: addr(nodeV6(i))}}
+		}
+		return Desired{RouterID: addr(nodeV4(i)), Peers: []Peer{p4, p6}}
+	}
+	var sps []*speaker
+	for i := 1; i <= 2; i++ {
+		sp := startSpeaker(t, seg.nodes[i-1])
+		sp.reconcile(t, desired(i, true))
+		sps = append(sps, sp)
+	}
+	r.waitEstablished(t, 10*time.Second, nodeV4(1), nodeV4(2), nodeV6(1), nodeV6(2))
+
+	wantKernel := func(prefix netip.Prefix, want ...string) {
+		t.Helper()
+		var got []string
+		if !nstest.Eventually(10*time.Second, func() bool { got = kernelNextHops(t, seg.rtr, prefix.String()); return cmp.Equal(got, want) }) {
+			t.Fatalf("router's kernel route for %s via %v, want %v", prefix, got, want)
+		}
+	}
+	wantKernel(vip4, nodeV4(1), nodeV4(2))
+	wantKernel(vip6, nodeV6(1), nodeV6(2))
+
+	sps[0].reconcile(t, desired(1, false))
+	wantKernel(vip4, nodeV4(2))
+	wantKernel(vip6, nodeV6(2))
+	if st := sps[0].sessions(t); st[0].State != StateEstablished || st[0].PrefixesSent != 0 {
+		t.Errorf("after the withdrawal: %+v, want the session up with nothing sent", st[0])
+	}
+
+	sps[0].reconcile(t, desired(1, true))
+	wantKernel(vip4, nodeV4(1), nodeV4(2))
+
+	sps[1].kill()
+	wantKernel(vip4, nodeV4(1))
+	wantKernel(vip6, nodeV6(1))
+}
+
+// TestFRRPassword: TCP MD5. With the router's password the session comes
+// up; with a wrong one it does not; fixing the password (a changed peer
+// is re-created) brings it up.
+func TestFRRPassword(t *testing.T) {
+	seg := newSegment(t, 1)
+	r := startFRR(t, seg.rtr, frrConf(rtrV4, nodeV4(1)+" remote-as 64513;"+nodeV4(1)+" password s3cr3t-Key"))
+	sp := startSpeaker(t, seg.nodes[0])
+	p := fastPeer("r4", rtrV4, nodeAS)
+	p.Routes = []Route{{Prefix: vip4, NextHop: addr(nodeV4(1))}}
+
+	p.Password = "wrong"
+	sp.reconcile(t, Desired{RouterID: addr(nodeV4(1)), Peers: []Peer{p}})
+	time.Sleep(5 * time.Second) // several connection attempts both ways
+	if n := r.neighbor(t, nodeV4(1)); n.State == "Established" {
+		t.Fatalf("session up with a wrong password")
+	}
+	if st := sp.sessions(t); st[0].State == StateEstablished {
+		t.Fatalf("speaker says %+v with a wrong password", st[0])
+	}
+
+	p.Password = "s3cr3t-Key"
+	sp.reconcile(t, Desired{RouterID: addr(nodeV4(1)), Peers: []Peer{p}})
+	r.waitEstablished(t, 10*time.Second, nodeV4(1))
+	if got := r.paths(t, vip4.String()); len(got) != 1 {
+		t.Fatalf("paths %+v, want the route over the MD5 session", got)
+	}
+}
+
+// TestFRRMultiHop: the router is two hops away, behind a plain router
+// (forwarding namespace); the session runs between the node's loopback
+// address (sourceAddress) and the router, on a non-default port. Without
+// ebgpMultiHop the speaker's TTL-1 packets die on the way; with it the
+// session comes up and the route arrives with the node's next hop.
+func TestFRRMultiHop(t *testing.T) {
+	requireFRR(t)
+	node, mid, rtr := nstest.New(t, "node"), nstest.New(t, "mid"), nstest.New(t, "rtr")
+	nstest.Veth(t, node, "eth0", mid, "eth0")
+	nstest.Veth(t, mid, "eth1", rtr, "eth0")
+	mid.Sysctl(t, "net.ipv4.ip_forward=1")
+	node.Run(t, "ip", "addr", "add", "172.31.241.2/24", "dev", "eth0")
+	node.Run(t, "ip", "addr", "add", "10.255.0.11/32", "dev", "lo")
+	node.Run(t, "ip", "route", "add", "default", "via", "172.31.241.1")
+	mid.Run(t, "ip", "addr", "add", "172.31.241.1/24", "dev", "eth0")
+	mid.Run(t, "ip", "addr", "add", "172.31.242.1/24", "dev", "eth1")
+	mid.Run(t, "ip", "route", "add", "10.255.0.11/32", "via", "172.31.241.2")
+	rtr.Run(t, "ip", "addr", "add", "172.31.242.2/24", "dev", "eth0")
+	rtr.Run(t, "ip", "route", "add", "10.255.0.0/24", "via", "172.31.242.1")
+
+	const loopback = "10.255.0.11"
+	r := startFRR(t, rtr, frrConf("172.31.242.2", loopback+" remote-as 64513;"+loopback+" ebgp-multihop 255"), "-p", "1179")
+	sp := startSpeaker(t, node)
+	p := fastPeer("far", "172.31.242.2", nodeAS)
+	p.Port = 1179
+	p.SourceAddress = addr(loopback)
+	p.Routes = []Route{{Prefix: vip4, NextHop: addr(loopback)}}
+
+	sp.reconcile(t, Desired{RouterID: addr(loopback), Peers: []Peer{p}})
+	time.Sleep(5 * time.Second)
+	if n := r.neighbor(t, loopback); n.State == "Established" {
+		t.Fatalf("session two hops away up without ebgpMultiHop")
+	}
+
+	p.EBGPMultiHop = true
+	sp.reconcile(t, Desired{RouterID: addr(loopback), Peers: []Peer{p}})
+	r.waitEstablished(t, 10*time.Second, loopback)
+	sp.waitSession(t, "far", StateEstablished, 5*time.Second)
+	want := []path{{From: loopback, NextHop: loopback}}
+	var got []path
+	if !nstest.Eventually(10*time.Second, func() bool { got = r.paths(t, vip4.String()); return cmp.Equal(got, want) }) {
+		t.Fatalf("paths:\n%s", cmp.Diff(want, got))
+	}
+	if gws := kernelNextHops(t, rtr, vip4.String()); !cmp.Equal(gws, []string{"172.31.242.1"}) {
+		t.Errorf("router's kernel route for %s via %v, want via the middle router (recursive next hop)", vip4, gws)
+	}
+}
+
+// TestFRRRouterIDChange: GoBGP has one router ID; a new one restarts the
+// server, and so the sessions, and the routes come back. A second peer
+// with the same address is refused and the first kept.
+func TestFRRRouterIDChange(t *testing.T) {
+	seg := newSegment(t, 1)
+	r := startFRR(t, seg.rtr, frrConf(rtrV4, nodeV4(1)+" remote-as 64513"))
+	sp := startSpeaker(t, seg.nodes[0])
+	p := fastPeer("r4", rtrV4, nodeAS)
+	p.Routes = []Route{{Prefix: vip4, NextHop: addr(nodeV4(1))}}
+	sp.reconcile(t, Desired{RouterID: addr(nodeV4(1)), Peers: []Peer{p}})
+	r.waitEstablished(t, 10*time.Second, nodeV4(1))
+
+	dup := fastPeer("r4-again", rtrV4, nodeAS)
+	b, _ := json.Marshal(Desired{RouterID: addr("10.255.255.1"), Peers: []Peer{p, dup}})
+	if _, err := sp.h.Try("reconcile " + string(b)); err == nil || !strings.Contains(err.Error(), "already peer r4's") {
+		t.Errorf("a second peer with the same address: %v, want it refused", err)
+	}
+	var rid string
+	if !nstest.Eventually(15*time.Second, func() bool {
+		var all map[string]struct {
+			State    string `json:"bgpState"`
+			RouterID string `json:"remoteRouterId"`
+		}
+		r.json(t, "show bgp neighbors "+nodeV4(1)+" json", &all)
+		rid = all[nodeV4(1)].RouterID
+		return all[nodeV4(1)].State == "Established" && rid == "10.255.255.1"
+	}) {
+		t.Fatalf("FRR sees router ID %s, want the new one on an established session", rid)
+	}
+	if !nstest.Eventually(10*time.Second, func() bool { return len(r.paths(t, vip4.String())) == 1 }) {
+		t.Fatalf("route not back after the restart")
+	}
+}

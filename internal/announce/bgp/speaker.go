@@ -1,0 +1,584 @@
+package bgp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/server"
+	"google.golang.org/protobuf/proto"
+)
+
+// ErrStopped is returned by Reconcile once Run has shut the speaker down.
+var ErrStopped = errors.New("bgp speaker stopped")
+
+// Options configure a Speaker.
+type Options struct {
+	Log logr.Logger
+	// ListenPort is the TCP port on which the speaker also accepts
+	// sessions, so a router that retries sooner than GoBGP (1-2s after a
+	// peer is added) brings the session up sooner. 0 does not listen:
+	// sessions are opened from this side only. A port that cannot be
+	// bound is logged and not listened on.
+	ListenPort int
+	// StopTimeout bounds the shutdown when ctx ends (default 3s).
+	StopTimeout time.Duration
+}
+
+// Speaker is the node's BGP speaker: one GoBGP server. Create it with New,
+// serve it with Run, drive it with Reconcile.
+type Speaker struct {
+	log  logr.Logger
+	opts Options
+	srv  *server.BgpServer
+
+	serving  chan struct{} // closed once Run serves
+	done     chan struct{} // closed once Run has stopped the server
+	stopping atomic.Bool
+	changes  chan struct{}
+
+	// mu serialises Reconcile and the shutdown; it guards what was
+	// applied to GoBGP.
+	mu        sync.Mutex
+	started   bool
+	routerID  netip.Addr
+	neighbors map[netip.Addr]neighbor
+	tags      tagTable
+	policy    *api.SetPoliciesRequest // in force; nil before the first
+	paths     map[netip.Prefix]installedPath
+
+	// stateMu guards what Sessions reports.
+	stateMu sync.Mutex
+	records map[netip.Addr]*peerRecord
+	reasons map[netip.Addr]string // the last state-change reason GoBGP logged
+	active  atomic.Bool           // the GoBGP server is started
+}
+
+type installedPath struct {
+	spec pathSpec
+	tags []uint32
+}
+
+type peerRecord struct {
+	name      string
+	state     State
+	since     time.Time
+	lastError string
+}
+
+// New returns a speaker; it starts nothing.
+func New(opts Options) *Speaker {
+	if opts.StopTimeout == 0 {
+		opts.StopTimeout = 3 * time.Second
+	}
+	s := &Speaker{
+		log:       opts.Log,
+		opts:      opts,
+		serving:   make(chan struct{}),
+		done:      make(chan struct{}),
+		changes:   make(chan struct{}, 1),
+		neighbors: map[netip.Addr]neighbor{},
+		paths:     map[netip.Prefix]installedPath{},
+		records:   map[netip.Addr]*peerRecord{},
+		reasons:   map[netip.Addr]string{},
+	}
+	s.srv = server.NewBgpServer(server.LoggerOption(&logBridge{log: opts.Log.WithName("gobgp"), onStateChange: s.noteReason}))
+	return s
+}
+
+// Changes signals (coalesced) every change of a session's state.
+func (s *Speaker) Changes() <-chan struct{} { return s.changes }
+
+func (s *Speaker) notify() {
+	select {
+	case s.changes <- struct{}{}:
+	default:
+	}
+}
+
+// Run serves the GoBGP server until ctx ends, then deletes every peer
+// (each gets a Cease NOTIFICATION) and stops it, within StopTimeout.
+func (s *Speaker) Run(ctx context.Context) error {
+	// GoBGP's server loop cannot be stopped; it idles once stopped.
+	go s.srv.Serve()
+	if err := s.srv.WatchEvent(ctx, &api.WatchEventRequest{Peer: &api.WatchEventRequest_Peer{}}, s.onEvent); err != nil {
+		return fmt.Errorf("watch BGP peer events: %w", err)
+	}
+	close(s.serving)
+	<-ctx.Done()
+	s.shutdown()
+	return nil
+}
+
+// shutdown closes every session with a NOTIFICATION and stops the
+// server. An ongoing Reconcile gives up at its next step.
+func (s *Speaker) shutdown() {
+	s.stopping.Store(true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		t0 := time.Now()
+		if err := s.stopServer(); err != nil {
+			s.log.Error(err, "stopping BGP")
+		} else {
+			s.log.Info("BGP sessions closed", "peers", len(s.neighbors), "took", time.Since(t0).String())
+		}
+		s.started = false
+	}
+	s.stateMu.Lock()
+	for _, r := range s.records {
+		r.state, r.since = StateIdle, time.Now()
+	}
+	s.stateMu.Unlock()
+	close(s.done)
+	s.notify()
+}
+
+// stopServer deletes every peer (GoBGP sends each a Cease NOTIFICATION
+// and waits for its session to end) and clears the server, within
+// StopTimeout.
+func (s *Speaker) stopServer() error {
+	s.active.Store(false)
+	stopped := make(chan struct{})
+	go func() {
+		_ = s.srv.StopBgp(context.Background(), &api.StopBgpRequest{})
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(s.opts.StopTimeout):
+		return fmt.Errorf("GoBGP did not stop within %s", s.opts.StopTimeout)
+	}
+	s.neighbors = map[netip.Addr]neighbor{}
+	s.paths = map[netip.Prefix]installedPath{}
+	s.tags = tagTable{}
+	s.policy = nil
+	return nil
+}
+
+// Reconcile makes the speaker's sessions and routes equal d. Sessions
+// whose settings did not change are not touched. It returns the problems
+// it met (a peer it could not configure does not stop the others), or
+// ErrStopped after Run ended.
+func (s *Speaker) Reconcile(ctx context.Context, d Desired) error {
+	select {
+	case <-s.serving:
+	case <-s.done:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping.Load() {
+		return ErrStopped
+	}
+
+	var errs []error
+	wanted := map[netip.Addr]wantedPeer{}
+	var asn uint32 // the first valid peer's
+	for _, p := range d.Peers {
+		n := neighborOf(p)
+		if err := n.check(); err != nil {
+			errs = append(errs, fmt.Errorf("peer %s: %w", p.Name, err))
+			continue
+		}
+		if other, dup := wanted[n.addr]; dup {
+			err := fmt.Errorf("peer %s: address %s is already peer %s's", p.Name, n.addr, other.name)
+			errs = append(errs, err)
+			continue
+		}
+		wanted[n.addr] = wantedPeer{name: p.Name, n: n, routes: p.Routes}
+		if asn == 0 {
+			asn = n.myASN
+		}
+	}
+
+	if len(wanted) > 0 || s.started {
+		if err := s.ensureStarted(ctx, d.RouterID, asn); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+	}
+	if !s.started {
+		s.publish(wanted)
+		return errors.Join(errs...)
+	}
+
+	// Classes and their tags, before anything uses them.
+	want := map[class]bool{}
+	prefixes := map[netip.Prefix][]class{}
+	for addr, w := range wanted {
+		for _, r := range w.routes {
+			c := classOf(addr, r)
+			want[c] = true
+			prefixes[r.Prefix.Masked()] = append(prefixes[r.Prefix.Masked()], c)
+		}
+	}
+	if err := s.tags.assign(want); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	if err := s.applyPolicy(ctx); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+
+	errs = append(errs, s.syncNeighbors(ctx, wanted)...)
+	s.publish(wanted)
+	errs = append(errs, s.syncPaths(ctx, prefixes)...)
+
+	// Statements no longer used by any path go last.
+	inUse := map[uint32]bool{}
+	for _, ip := range s.paths {
+		for _, t := range ip.tags {
+			inUse[t] = true
+		}
+	}
+	keep := map[class]bool{}
+	for c, tag := range s.tags.byClass {
+		if want[c] || inUse[tag] {
+			keep[c] = true
+		}
+	}
+	s.tags.keep(keep)
+	if err := s.applyPolicy(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+type wantedPeer struct {
+	name   string
+	n      neighbor
+	routes []Route
+}
+
+// ensureStarted starts the GoBGP server with routerID (restarting it,
+// and so every session, when the router ID changed) and installs the
+// policy assignments: received routes are rejected, routes are exported
+// only through the statements of the export policy.
+func (s *Speaker) ensureStarted(ctx context.Context, routerID netip.Addr, asn uint32) error {
+	routerID = routerID.Unmap()
+	if !routerID.Is4() || routerID.IsUnspecified() {
+		return fmt.Errorf("router ID %v is not a non-zero IPv4 address", routerID)
+	}
+	if s.started && routerID == s.routerID {
+		return nil
+	}
+	if s.started {
+		s.log.Info("router ID changed: restarting every BGP session", "from", s.routerID.String(), "to", routerID.String())
+		if err := s.stopServer(); err != nil {
+			return err
+		}
+		s.started = false
+	}
+	// GoBGP's global AS only serves as the default local AS, and every
+	// peer sets its own; it is the first peer's (any, without peers).
+	if asn == 0 {
+		asn = 64512
+	}
+	port := int32(-1) // GoBGP: do not listen
+	if s.opts.ListenPort > 0 {
+		port = int32(s.opts.ListenPort)
+	}
+	global := &api.Global{Asn: asn, RouterId: routerID.String(), ListenPort: port}
+	err := s.srv.StartBgp(ctx, &api.StartBgpRequest{Global: global})
+	if err != nil && port > 0 {
+		s.log.Info("cannot listen for BGP sessions; opening them from this side only", "port", port, "error", err.Error())
+		global.ListenPort = -1
+		err = s.srv.StartBgp(ctx, &api.StartBgpRequest{Global: global})
+	}
+	if err != nil {
+		return fmt.Errorf("start GoBGP: %w", err)
+	}
+	s.policy = nil
+	if err := s.applyPolicy(ctx); err != nil {
+		return err
+	}
+	for _, a := range []*api.PolicyAssignment{
+		{Name: "global", Direction: api.PolicyDirection_IMPORT, DefaultAction: api.RouteAction_REJECT,
+			Policies: []*api.Policy{{Name: importPolicy}}},
+		{Name: "global", Direction: api.PolicyDirection_EXPORT, DefaultAction: api.RouteAction_REJECT,
+			Policies: []*api.Policy{{Name: exportPolicy}}},
+	} {
+		if err := s.srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: a}); err != nil {
+			return fmt.Errorf("assign the %s policy: %w", strings.ToLower(a.Direction.String()), err)
+		}
+	}
+	s.started, s.routerID = true, routerID
+	s.active.Store(true)
+	s.log.Info("BGP started", "routerID", routerID.String(), "listenPort", global.ListenPort)
+	return nil
+}
+
+// applyPolicy installs the policy for the current tags unless it is in
+// force already.
+func (s *Speaker) applyPolicy(ctx context.Context) error {
+	req := s.tags.policyRequest()
+	if s.policy != nil && proto.Equal(req, s.policy) {
+		return nil
+	}
+	if err := s.srv.SetPolicies(ctx, req); err != nil {
+		return fmt.Errorf("set the export policy: %w", err)
+	}
+	s.policy = req
+	return nil
+}
+
+// syncNeighbors deletes the peers no longer wanted or whose settings
+// changed, then adds the missing ones.
+func (s *Speaker) syncNeighbors(ctx context.Context, wanted map[netip.Addr]wantedPeer) []error {
+	var errs []error
+	for _, addr := range sortedKeys(s.neighbors) {
+		if w, ok := wanted[addr]; ok && w.n == s.neighbors[addr] {
+			continue
+		}
+		if s.stopping.Load() {
+			return append(errs, ErrStopped)
+		}
+		if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr.String()}); err != nil {
+			errs = append(errs, fmt.Errorf("delete peer %s: %w", addr, err))
+			continue
+		}
+		delete(s.neighbors, addr)
+		s.log.Info("BGP peer removed", "peer", addr.String())
+	}
+	for _, addr := range sortedKeys(wanted) {
+		w := wanted[addr]
+		if _, ok := s.neighbors[addr]; ok {
+			continue
+		}
+		if s.stopping.Load() {
+			return append(errs, ErrStopped)
+		}
+		if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: w.n.apiPeer()}); err != nil {
+			err = fmt.Errorf("add peer %s (%s): %w", w.name, addr, err)
+			errs = append(errs, err)
+			s.setRecordError(addr, w.name, err.Error())
+			continue
+		}
+		s.neighbors[addr] = w.n
+		s.stateMu.Lock()
+		s.records[addr] = &peerRecord{name: w.name, state: StateIdle, since: time.Now()}
+		s.stateMu.Unlock()
+		s.log.Info("BGP peer added", "peer", addr.String(), "name", w.name, "myASN", w.n.myASN, "peerASN", w.n.peerASN)
+	}
+	return errs
+}
+
+// syncPaths withdraws the prefixes no longer wanted and adds (or
+// replaces) those whose classes changed.
+func (s *Speaker) syncPaths(ctx context.Context, prefixes map[netip.Prefix][]class) []error {
+	var errs []error
+	for _, prefix := range sortedPrefixes(s.paths) {
+		if _, ok := prefixes[prefix]; ok {
+			continue
+		}
+		if s.stopping.Load() {
+			return append(errs, ErrStopped)
+		}
+		ip := s.paths[prefix]
+		p, err := ip.spec.apiPath(prefix, ip.tags, true)
+		if err == nil {
+			err = s.srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: p.Family, Path: p})
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("withdraw %s: %w", prefix, err))
+			continue
+		}
+		delete(s.paths, prefix)
+	}
+	for _, prefix := range sortedPrefixes(prefixes) {
+		spec, tags := specOf(prefix, prefixes[prefix], s.tags.byClass)
+		if cur, ok := s.paths[prefix]; ok && cur.spec == spec {
+			continue
+		}
+		if s.stopping.Load() {
+			return append(errs, ErrStopped)
+		}
+		p, err := spec.apiPath(prefix, tags, false)
+		if err == nil {
+			_, err = s.srv.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p})
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("announce %s: %w", prefix, err))
+			continue
+		}
+		s.paths[prefix] = installedPath{spec: spec, tags: tags}
+	}
+	return errs
+}
+
+// publish makes the records match the wanted peers: names follow the
+// desired state, records of peers no longer wanted go.
+func (s *Speaker) publish(wanted map[netip.Addr]wantedPeer) {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	for addr, r := range s.records {
+		w, ok := wanted[addr]
+		if !ok {
+			delete(s.records, addr)
+			continue
+		}
+		r.name = w.name
+	}
+	for addr, w := range wanted {
+		if _, ok := s.records[addr]; !ok {
+			s.records[addr] = &peerRecord{name: w.name, state: StateIdle, since: time.Now()}
+		}
+	}
+}
+
+func (s *Speaker) setRecordError(addr netip.Addr, name, msg string) {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	r := s.records[addr]
+	if r == nil {
+		r = &peerRecord{name: name, state: StateIdle, since: time.Now()}
+		s.records[addr] = r
+	}
+	r.lastError = msg
+}
+
+// noteReason keeps the reason GoBGP gave for a peer's last state change.
+func (s *Speaker) noteReason(addr, reason string) {
+	a, err := netip.ParseAddr(addr)
+	if err != nil || reason == "" || reason == "<nil>" {
+		return
+	}
+	s.stateMu.Lock()
+	s.reasons[a.Unmap()] = reason
+	s.stateMu.Unlock()
+}
+
+// onEvent records a session's state change.
+func (s *Speaker) onEvent(r *api.WatchEventResponse) {
+	pe := r.GetPeer()
+	if pe == nil || pe.Type != api.WatchEventResponse_PeerEvent_STATE || pe.Peer.GetState() == nil {
+		return
+	}
+	addr, err := netip.ParseAddr(pe.Peer.State.NeighborAddress)
+	if err != nil {
+		return
+	}
+	addr = addr.Unmap()
+	st := stateOf(pe.Peer.State.SessionState)
+	s.stateMu.Lock()
+	rec := s.records[addr]
+	if rec == nil || rec.state == st {
+		s.stateMu.Unlock()
+		return
+	}
+	was := rec.state
+	rec.state, rec.since = st, time.Now()
+	reason := s.reasons[addr]
+	if was == StateEstablished {
+		rec.lastError = "session down"
+		if reason != "" {
+			rec.lastError = "session down: " + reason
+		}
+	}
+	name := rec.name
+	s.stateMu.Unlock()
+
+	switch {
+	case st == StateEstablished:
+		s.log.Info("BGP session established", "peer", addr.String(), "name", name)
+	case was == StateEstablished:
+		s.log.Info("BGP session down", "peer", addr.String(), "name", name, "state", string(st), "reason", reason)
+	default:
+		s.log.V(1).Info("BGP session state", "peer", addr.String(), "name", name, "state", string(st))
+	}
+	s.notify()
+}
+
+// Sessions returns the state of every wanted session, sorted by peer
+// name.
+func (s *Speaker) Sessions() []SessionState {
+	type live struct {
+		state      State
+		updates    uint64
+		advertised int
+	}
+	lives := map[netip.Addr]live{}
+	if s.active.Load() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
+			a, err := netip.ParseAddr(p.GetConf().GetNeighborAddress())
+			if err != nil {
+				return
+			}
+			l := live{state: stateOf(p.GetState().GetSessionState())}
+			l.updates = p.GetState().GetMessages().GetSent().GetUpdate()
+			if l.state == StateEstablished {
+				// With graceful restart negotiated GoBGP counts an
+				// End-of-RIB marker per family among the advertised.
+				eor := 0
+				if p.GetGracefulRestart().GetEnabled() && hasCapability(p, &api.GracefulRestartCapability{}) {
+					eor = 1
+				}
+				for _, af := range p.GetAfiSafis() {
+					l.advertised += max(int(af.GetState().GetAdvertised())-eor, 0)
+				}
+			}
+			lives[a.Unmap()] = l
+		})
+		cancel()
+	}
+	s.stateMu.Lock()
+	out := make([]SessionState, 0, len(s.records))
+	for addr, r := range s.records {
+		st := SessionState{Peer: r.name, Address: addr, State: r.state, Since: r.since, LastError: r.lastError}
+		if l, ok := lives[addr]; ok {
+			st.State, st.UpdatesSent, st.PrefixesSent = l.state, l.updates, l.advertised
+		}
+		out = append(out, st)
+	}
+	s.stateMu.Unlock()
+	slices.SortFunc(out, func(a, b SessionState) int {
+		if c := strings.Compare(a.Peer, b.Peer); c != 0 {
+			return c
+		}
+		return a.Address.Compare(b.Address)
+	})
+	return out
+}
+
+// hasCapability reports whether the peer sent a capability of m's type.
+func hasCapability(p *api.Peer, m proto.Message) bool {
+	for _, c := range p.GetState().GetRemoteCap() {
+		if c.MessageIs(m) {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[netip.Addr]V) []netip.Addr {
+	out := make([]netip.Addr, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
+}
+
+func sortedPrefixes[V any](m map[netip.Prefix]V) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	return out
+}

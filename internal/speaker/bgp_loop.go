@@ -1,0 +1,228 @@
+package speaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/herald-lb/herald/api/v1beta1"
+	"github.com/herald-lb/herald/internal/announce/bgp"
+	"github.com/herald-lb/herald/internal/config"
+	"github.com/herald-lb/herald/internal/k8s"
+	"github.com/herald-lb/herald/internal/model"
+	"github.com/herald-lb/herald/internal/servicereq"
+)
+
+// BGPSpeaker is the BGP adapter as the loop drives it.
+type BGPSpeaker interface {
+	Reconcile(ctx context.Context, d bgp.Desired) error
+}
+
+var _ BGPSpeaker = (*bgp.Speaker)(nil)
+
+// BGPLoop computes this node's BGP sessions and routes from the API
+// server's state and drives the speaker to them. Like L2Loop it runs under
+// a single key: every change recomputes the whole set, and the speaker
+// applies only the difference.
+type BGPLoop struct {
+	Client    client.Reader
+	Namespace string
+	NodeName  string
+	Class     servicereq.Class
+	Speaker   BGPSpeaker
+	Status    *BGPStatusWriter // nil: no status objects
+	Log       logr.Logger
+
+	mu           sync.Mutex
+	lastCfg      *model.Config
+	lastProblems []string
+}
+
+var _ reconcile.Reconciler = (*BGPLoop)(nil)
+
+// PasswordSecretKey is the key of a BGPPeer's passwordSecret holding the
+// password (a kubernetes.io/basic-auth Secret).
+const PasswordSecretKey = "password"
+
+// Reconcile recomputes everything and hands it to the speaker.
+func (l *BGPLoop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	in, err := l.input(ctx)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	desired := ComputeBGP(in)
+	l.logProblems(desired.Problems)
+
+	d := bgp.Desired{RouterID: desired.RouterID}
+	problems := map[string]string{} // peer name -> why it is not configured
+	for _, s := range desired.Sessions {
+		p, err := l.peer(ctx, s)
+		if err != nil {
+			problems[s.Peer.Name] = err.Error()
+			continue
+		}
+		d.Peers = append(d.Peers, p)
+	}
+	err = l.Speaker.Reconcile(ctx, d)
+	if l.Status != nil {
+		l.Status.Set(desired, problems)
+	}
+	if errors.Is(err, bgp.ErrStopped) {
+		return reconcile.Result{}, nil // shutting down
+	}
+	if err != nil {
+		return reconcile.Result{}, fmt.Errorf("bgp: %w", err)
+	}
+	return reconcile.Result{}, nil
+}
+
+// peer turns a session into the speaker's terms, reading the password
+// from its Secret.
+func (l *BGPLoop) peer(ctx context.Context, s BGPSession) (bgp.Peer, error) {
+	mp := s.Peer
+	p := bgp.Peer{
+		Name: mp.Name, Address: mp.Addr, Port: mp.Port, MyASN: mp.MyASN, PeerASN: mp.ASN,
+		SourceAddress: mp.SrcAddr, HoldTime: mp.HoldTime, KeepaliveTime: mp.KeepaliveTime,
+		ConnectTime: mp.ConnectTime, Password: mp.Password, EBGPMultiHop: mp.EBGPMultiHop,
+		GracefulRestart: mp.GracefulRestart,
+	}
+	if ref := mp.PasswordSecret; ref != nil {
+		var sec corev1.Secret
+		err := l.Client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &sec)
+		switch {
+		case apierrors.IsNotFound(err):
+			return p, fmt.Errorf("passwordSecret %s/%s not found", ref.Namespace, ref.Name)
+		case err != nil:
+			return p, fmt.Errorf("read passwordSecret %s/%s: %w", ref.Namespace, ref.Name, err)
+		}
+		pw, ok := sec.Data[PasswordSecretKey]
+		if !ok {
+			return p, fmt.Errorf("passwordSecret %s/%s has no %q key", ref.Namespace, ref.Name, PasswordSecretKey)
+		}
+		p.Password = string(pw)
+	}
+	for _, r := range s.Routes {
+		p.Routes = append(p.Routes, bgp.Route{Prefix: r.Prefix, NextHop: r.NextHop, Communities: r.Communities, LocalPref: r.LocalPref})
+	}
+	return p, nil
+}
+
+// logProblems logs the configuration this node cannot act on, when it
+// changes.
+func (l *BGPLoop) logProblems(problems []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if slices.Equal(problems, l.lastProblems) {
+		return
+	}
+	l.lastProblems = problems
+	for _, p := range problems {
+		l.Log.Info("BGP configuration ignored on this node", "node", l.NodeName, "problem", p)
+	}
+}
+
+// input reads the cache into a BGPInput. The configuration is the last
+// one that validated: a bad configuration never stops announcements.
+func (l *BGPLoop) input(ctx context.Context) (BGPInput, error) {
+	in := BGPInput{NodeName: l.NodeName}
+	res, err := k8s.LoadResources(ctx, l.Client, l.Namespace)
+	if err != nil {
+		return in, err
+	}
+	cfg, err := config.Build(res, config.Options{Namespace: l.Namespace})
+	l.mu.Lock()
+	if err != nil {
+		l.Log.V(1).Info("configuration rejected; keeping the last good one", "error", err.Error())
+	} else {
+		l.lastCfg = cfg
+	}
+	in.Config = l.lastCfg
+	l.mu.Unlock()
+	if in.Config == nil || len(in.Config.Peers) == 0 {
+		return in, nil // no BGP: nothing else matters
+	}
+
+	var svcs corev1.ServiceList
+	if err := l.Client.List(ctx, &svcs, client.UnsafeDisableDeepCopy); err != nil {
+		return in, fmt.Errorf("list Services: %w", err)
+	}
+	for i := range svcs.Items {
+		s := &svcs.Items[i]
+		if !l.Class.Handles(s) {
+			continue
+		}
+		svc := Service{
+			Key:   model.ServiceKey{Namespace: s.Namespace, Name: s.Name},
+			Local: s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
+		}
+		for _, ing := range s.Status.LoadBalancer.Ingress {
+			if ip, err := netip.ParseAddr(ing.IP); err == nil {
+				svc.IPs = append(svc.IPs, ip.Unmap())
+			}
+		}
+		if len(svc.IPs) > 0 {
+			in.Services = append(in.Services, svc)
+		}
+	}
+
+	var nodes corev1.NodeList
+	if err := l.Client.List(ctx, &nodes, client.UnsafeDisableDeepCopy); err != nil {
+		return in, fmt.Errorf("list Nodes: %w", err)
+	}
+	in.Nodes = make(map[string]Node, len(nodes.Items))
+	for i := range nodes.Items {
+		n := &nodes.Items[i]
+		in.Nodes[n.Name] = nodeFrom(n)
+		if n.Name != l.NodeName {
+			continue
+		}
+		for _, a := range n.Status.Addresses {
+			if a.Type != corev1.NodeInternalIP {
+				continue
+			}
+			if ip, err := netip.ParseAddr(a.Address); err == nil {
+				in.NodeAddrs = append(in.NodeAddrs, ip.Unmap())
+			}
+		}
+	}
+
+	// Only Local Services need endpoints, and only this node's.
+	local := map[model.ServiceKey]bool{}
+	for _, s := range in.Services {
+		if s.Local {
+			local[s.Key] = true
+		}
+	}
+	in.Endpoints = map[model.ServiceKey]map[string]bool{}
+	if len(local) == 0 {
+		return in, nil
+	}
+	var eps discoveryv1.EndpointSliceList
+	if err := l.Client.List(ctx, &eps, client.UnsafeDisableDeepCopy); err != nil {
+		return in, fmt.Errorf("list EndpointSlices: %w", err)
+	}
+	for i := range eps.Items {
+		es := &eps.Items[i]
+		key := model.ServiceKey{Namespace: es.Namespace, Name: es.Labels[v1beta1.LabelServiceName]}
+		if !local[key] {
+			continue
+		}
+		for _, ep := range es.Endpoints {
+			if ep.NodeName == nil || *ep.NodeName != l.NodeName || (ep.Conditions.Ready != nil && !*ep.Conditions.Ready) {
+				continue
+			}
+			in.Endpoints[key] = map[string]bool{l.NodeName: true}
+		}
+	}
+	return in, nil
+}

@@ -1,0 +1,388 @@
+package speaker
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/herald-lb/herald/api/v1beta1"
+	"github.com/herald-lb/herald/internal/announce/bgp"
+	"github.com/herald-lb/herald/internal/k8s"
+	"github.com/herald-lb/herald/internal/metrics"
+)
+
+// fakeBGP is the BGP adapter as a recorder, and a source of session
+// states the test sets.
+type fakeBGP struct {
+	mu       sync.Mutex
+	desired  []bgp.Desired
+	sessions []bgp.SessionState
+	changes  chan struct{}
+}
+
+func (f *fakeBGP) Reconcile(_ context.Context, d bgp.Desired) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.desired = append(f.desired, d)
+	return nil
+}
+
+func (f *fakeBGP) last() bgp.Desired {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.desired[len(f.desired)-1]
+}
+
+func (f *fakeBGP) Sessions() []bgp.SessionState {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.sessions)
+}
+
+func (f *fakeBGP) Changes() <-chan struct{} { return f.changes }
+
+func (f *fakeBGP) setSessions(s ...bgp.SessionState) {
+	f.mu.Lock()
+	f.sessions = s
+	f.mu.Unlock()
+	select {
+	case f.changes <- struct{}{}:
+	default:
+	}
+}
+
+func bgpNode(name string, addrs ...string) *corev1.Node {
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/hostname": name}}}
+	for _, a := range addrs {
+		n.Status.Addresses = append(n.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: a})
+	}
+	return n
+}
+
+func bgpService(name string, local bool, ips ...string) *corev1.Service {
+	s := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer},
+	}
+	if local {
+		s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	}
+	for _, ip := range ips {
+		s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{IP: ip})
+	}
+	return s
+}
+
+func bgpEndpoints(svc string, nodes ...string) *discoveryv1.EndpointSlice {
+	es := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: "default", Name: svc + "-eps", Labels: map[string]string{v1beta1.LabelServiceName: svc}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+	}
+	for _, n := range nodes {
+		es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.0.0.1"}, NodeName: ptr.To(n),
+			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}})
+	}
+	return es
+}
+
+func heraldMeta(name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: v1beta1.Namespace, Name: name}
+}
+
+// bgpLoopFixture is a BGPLoop for node n1 (172.31.255.11, fd00:31::11)
+// on a fake API server with a BGP pool, a BGPAdvertisement and a peer.
+func bgpLoopFixture(t *testing.T, objs ...client.Object) (*BGPLoop, client.Client, *fakeBGP, *record.FakeRecorder) {
+	t.Helper()
+	scheme, err := k8s.NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs = append(objs,
+		bgpNode("n1", "172.31.255.11", "fd00:31::11"),
+		&v1beta1.IPAddressPool{ObjectMeta: heraldMeta("bgp"), Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"172.31.250.0/24", "fd00:33::/120"}}},
+		&v1beta1.BGPAdvertisement{ObjectMeta: heraldMeta("bgp"), Spec: v1beta1.BGPAdvertisementSpec{Communities: []string{"65000:1"}}},
+	)
+	cl := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
+		WithStatusSubresource(&v1beta1.BGPSessionStatus{}, &v1beta1.ServiceBGPStatus{}).Build()
+	spk := &fakeBGP{changes: make(chan struct{}, 1)}
+	rec := record.NewFakeRecorder(100)
+	loop := &BGPLoop{Client: cl, Namespace: v1beta1.Namespace, NodeName: "n1", Speaker: spk, Log: logr.Discard()}
+	return loop, cl, spk, rec
+}
+
+func routerPeer(mod ...func(*v1beta1.BGPPeerSpec)) *v1beta1.BGPPeer {
+	p := &v1beta1.BGPPeer{ObjectMeta: heraldMeta("router"), Spec: v1beta1.BGPPeerSpec{MyASN: 64513, PeerASN: 64512, PeerAddress: "172.31.255.1"}}
+	for _, m := range mod {
+		m(&p.Spec)
+	}
+	return p
+}
+
+// bgpRoutes reduces a Desired to peer -> "prefix via next-hop".
+func bgpRoutes(d bgp.Desired) map[string][]string {
+	out := map[string][]string{}
+	for _, p := range d.Peers {
+		out[p.Name] = []string{}
+		for _, r := range p.Routes {
+			out[p.Name] = append(out[p.Name], r.Prefix.String()+" via "+r.NextHop.String())
+		}
+	}
+	return out
+}
+
+func TestBGPLoop(t *testing.T) {
+	ctx := context.Background()
+	loop, cl, spk, _ := bgpLoopFixture(t, routerPeer(),
+		bgpService("a", false, "172.31.250.10", "fd00:33::10"),
+		bgpService("local-here", true, "172.31.250.11"), bgpEndpoints("local-here", "n1"),
+		bgpService("local-there", true, "172.31.250.12"), bgpEndpoints("local-there", "n2"),
+		bgpService("l2-only", false, "172.31.255.200"))
+	pass := func() bgp.Desired {
+		t.Helper()
+		if _, err := loop.Reconcile(ctx, LoopKey); err != nil {
+			t.Fatal(err)
+		}
+		return spk.last()
+	}
+
+	d := pass()
+	if d.RouterID != netip.MustParseAddr("172.31.255.11") {
+		t.Errorf("router ID %s, want the node's IPv4 address", d.RouterID)
+	}
+	want := map[string][]string{"router": {
+		"172.31.250.10/32 via 172.31.255.11", "172.31.250.11/32 via 172.31.255.11", "fd00:33::10/128 via fd00:31::11",
+	}}
+	if diff := cmp.Diff(want, bgpRoutes(d)); diff != "" {
+		t.Fatalf("routes (-want +got):\n%s", diff)
+	}
+	p := d.Peers[0]
+	if p.MyASN != 64513 || p.PeerASN != 64512 || p.Port != 179 || p.HoldTime != 90*time.Second || len(p.Routes[0].Communities) != 1 {
+		t.Errorf("peer %+v: want the BGPPeer's settings with defaults, routes with the advertisement's community", p)
+	}
+
+	t.Run("endpoint gone: Local route withdrawn", func(t *testing.T) {
+		if err := cl.Delete(ctx, bgpEndpoints("local-here")); err != nil {
+			t.Fatal(err)
+		}
+		if got := bgpRoutes(pass())["router"]; slices.Contains(got, "172.31.250.11/32 via 172.31.255.11") {
+			t.Errorf("routes %v still hold the Local Service without an endpoint here", got)
+		}
+	})
+	t.Run("Service deleted: withdrawn", func(t *testing.T) {
+		if err := cl.Delete(ctx, bgpService("a", false)); err != nil {
+			t.Fatal(err)
+		}
+		if got := bgpRoutes(pass())["router"]; len(got) != 0 {
+			t.Errorf("routes %v after every announced Service went", got)
+		}
+		if err := cl.Create(ctx, bgpService("a", false, "172.31.250.10")); err != nil {
+			t.Fatal(err)
+		}
+		if got := bgpRoutes(pass())["router"]; len(got) != 1 {
+			t.Errorf("routes %v, want the re-created Service's", got)
+		}
+	})
+	t.Run("node excluded: withdrawn, session kept", func(t *testing.T) {
+		var n corev1.Node
+		if err := cl.Get(ctx, client.ObjectKey{Name: "n1"}, &n); err != nil {
+			t.Fatal(err)
+		}
+		n.Labels[v1beta1.LabelExcludeFromLB] = ""
+		if err := cl.Update(ctx, &n); err != nil {
+			t.Fatal(err)
+		}
+		d := pass()
+		if got := bgpRoutes(d); len(got) != 1 || len(got["router"]) != 0 {
+			t.Errorf("routes %v, want the session with no routes", got)
+		}
+		delete(n.Labels, v1beta1.LabelExcludeFromLB)
+		if err := cl.Update(ctx, &n); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("invalid configuration: the last good one stays", func(t *testing.T) {
+		bad := routerPeer()
+		bad.Name = "bad"
+		bad.Spec.HoldTime = &metav1.Duration{Duration: time.Second}
+		if err := cl.Create(ctx, bad); err != nil {
+			t.Fatal(err)
+		}
+		if got := bgpRoutes(pass()); len(got) != 1 || len(got["router"]) != 1 {
+			t.Errorf("routes %v, want the last good configuration's", got)
+		}
+	})
+}
+
+func TestBGPLoopPasswordSecret(t *testing.T) {
+	ctx := context.Background()
+	loop, cl, spk, _ := bgpLoopFixture(t, routerPeer(func(s *v1beta1.BGPPeerSpec) {
+		s.PasswordSecret = &v1beta1.SecretReference{Name: "router-pw"}
+	}))
+	reg := prometheus.NewRegistry()
+	status := NewBGPStatusWriter(cl, nil, v1beta1.Namespace, "n1", spk, metrics.NewBGP(reg), logr.Discard())
+	loop.Status = status
+
+	if _, err := loop.Reconcile(ctx, LoopKey); err != nil {
+		t.Fatal(err)
+	}
+	if got := spk.last().Peers; len(got) != 0 {
+		t.Fatalf("peers %+v: a peer whose password Secret is missing must not be configured", got)
+	}
+	if err := status.syncSessions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var st v1beta1.BGPSessionStatus
+	if err := cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: "n1-router"}, &st); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.Status.Message, "router-pw") {
+		t.Errorf("status message %q, want the missing Secret named", st.Status.Message)
+	}
+
+	if err := cl.Create(ctx, &corev1.Secret{ObjectMeta: heraldMeta("router-pw"), Type: corev1.SecretTypeBasicAuth,
+		Data: map[string][]byte{"password": []byte("s3cret")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loop.Reconcile(ctx, LoopKey); err != nil {
+		t.Fatal(err)
+	}
+	if got := spk.last().Peers; len(got) != 1 || got[0].Password != "s3cret" {
+		t.Fatalf("peers %+v, want the password from the Secret", got)
+	}
+}
+
+// TestBGPStatusWriter: session states become BGPSessionStatus objects,
+// metrics and events on the BGPPeer; announced Services get a
+// ServiceBGPStatus each; what goes away is deleted.
+func TestBGPStatusWriter(t *testing.T) {
+	ctx := context.Background()
+	loop, cl, spk, rec := bgpLoopFixture(t, routerPeer(), bgpService("a", false, "172.31.250.10", "fd00:33::10"))
+	reg := prometheus.NewRegistry()
+	m := metrics.NewBGP(reg)
+	status := NewBGPStatusWriter(cl, rec, v1beta1.Namespace, "n1", spk, m, logr.Discard())
+	loop.Status = status
+	if _, err := loop.Reconcile(ctx, LoopKey); err != nil {
+		t.Fatal(err)
+	}
+	since := time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)
+	spk.setSessions(bgp.SessionState{Peer: "router", Address: netip.MustParseAddr("172.31.255.1"), State: bgp.StateEstablished,
+		Since: since, PrefixesSent: 2, UpdatesSent: 5})
+	for _, sync := range []func(context.Context) error{status.syncSessions, status.syncServices} {
+		if err := sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var sess v1beta1.BGPSessionStatus
+	if err := cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: "n1-router"}, &sess); err != nil {
+		t.Fatal(err)
+	}
+	wantSess := v1beta1.BGPSessionStatusStatus{Node: "n1", Peer: "router", PeerAddress: "172.31.255.1", State: "Established",
+		LastTransitionTime: metav1.NewTime(since.Truncate(time.Second)), AdvertisedPrefixes: 2}
+	if d := cmp.Diff(wantSess, sess.Status); d != "" {
+		t.Errorf("BGPSessionStatus (-want +got):\n%s", d)
+	}
+	if sess.Labels[v1beta1.LabelNodeName] != "n1" {
+		t.Errorf("labels %v, want the node label", sess.Labels)
+	}
+	var svcs v1beta1.ServiceBGPStatusList
+	if err := cl.List(ctx, &svcs); err != nil {
+		t.Fatal(err)
+	}
+	if len(svcs.Items) != 1 {
+		t.Fatalf("%d ServiceBGPStatus, want 1", len(svcs.Items))
+	}
+	wantSvc := v1beta1.ServiceBGPStatusStatus{Node: "n1", ServiceName: "a", ServiceNamespace: "default",
+		Prefixes: []string{"172.31.250.10/32", "fd00:33::10/128"}, Peers: []string{"router"}}
+	if d := cmp.Diff(wantSvc, svcs.Items[0].Status); d != "" {
+		t.Errorf("ServiceBGPStatus (-want +got):\n%s", d)
+	}
+	if up := testutil.ToFloat64(m.SessionUp.WithLabelValues("router")); up != 1 {
+		t.Errorf("session_up %v, want 1", up)
+	}
+	if n := testutil.ToFloat64(m.AnnouncedPrefixes.WithLabelValues("router")); n != 2 {
+		t.Errorf("announced_prefixes %v, want 2", n)
+	}
+	if n := testutil.ToFloat64(m.UpdatesSent.WithLabelValues("router")); n != 5 {
+		t.Errorf("updates_sent_total %v, want 5", n)
+	}
+	if ev := drainBGPEvents(rec); len(ev) != 1 || !strings.Contains(ev[0], ReasonBGPSessionEstablished) {
+		t.Errorf("events %q, want one %s", ev, ReasonBGPSessionEstablished)
+	}
+
+	// The session drops: status, metric, a Warning event.
+	spk.setSessions(bgp.SessionState{Peer: "router", Address: netip.MustParseAddr("172.31.255.1"), State: bgp.StateActive,
+		Since: since.Add(time.Minute), UpdatesSent: 5, LastError: "session down: hold-timer-expired"})
+	if err := status.syncSessions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: "n1-router"}, &sess); err != nil {
+		t.Fatal(err)
+	}
+	if sess.Status.State != "Active" || sess.Status.Message != "session down: hold-timer-expired" || sess.Status.AdvertisedPrefixes != 0 {
+		t.Errorf("after the drop: %+v", sess.Status)
+	}
+	if up := testutil.ToFloat64(m.SessionUp.WithLabelValues("router")); up != 0 {
+		t.Errorf("session_up %v, want 0", up)
+	}
+	if ev := drainBGPEvents(rec); len(ev) != 1 || !strings.Contains(ev[0], "Warning "+ReasonBGPSessionDown) || !strings.Contains(ev[0], "hold-timer-expired") {
+		t.Errorf("events %q, want one Warning %s with the reason", ev, ReasonBGPSessionDown)
+	}
+
+	// The Service and the peer go: their objects go.
+	if err := cl.Delete(ctx, bgpService("a", false)); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Delete(ctx, routerPeer()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loop.Reconcile(ctx, LoopKey); err != nil {
+		t.Fatal(err)
+	}
+	for _, sync := range []func(context.Context) error{status.syncSessions, status.syncServices} {
+		if err := sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var sl v1beta1.BGPSessionStatusList
+	if err := cl.List(ctx, &sl); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.List(ctx, &svcs); err != nil {
+		t.Fatal(err)
+	}
+	if len(sl.Items) != 0 || len(svcs.Items) != 0 {
+		t.Errorf("%d BGPSessionStatus and %d ServiceBGPStatus left, want none", len(sl.Items), len(svcs.Items))
+	}
+	if n := testutil.CollectAndCount(m.SessionUp); n != 0 {
+		t.Errorf("%d session_up series left for removed peers", n)
+	}
+}
+
+func drainBGPEvents(rec *record.FakeRecorder) []string {
+	var out []string
+	for {
+		select {
+		case e := <-rec.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}

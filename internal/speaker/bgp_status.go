@@ -1,0 +1,369 @@
+package speaker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/herald-lb/herald/api/v1beta1"
+	"github.com/herald-lb/herald/internal/announce/bgp"
+	"github.com/herald-lb/herald/internal/metrics"
+	"github.com/herald-lb/herald/internal/model"
+)
+
+// BGPSessions is the BGP adapter as the status writer reads it.
+type BGPSessions interface {
+	Sessions() []bgp.SessionState
+	Changes() <-chan struct{}
+}
+
+var _ BGPSessions = (*bgp.Speaker)(nil)
+
+// Event reasons on BGPPeer objects (on the ConfigMap for peers defined
+// there). Events go on the BGPPeer, not on the Node: the peer is what the
+// user configured and looks at when a session fails, and its events then
+// show every node's view of that router; the message names the node.
+const (
+	ReasonBGPSessionEstablished = "BGPSessionEstablished"
+	ReasonBGPSessionDown        = "BGPSessionDown"
+	ReasonBGPPeerNotConfigured  = "BGPPeerNotConfigured"
+)
+
+// BGPStatusWriter keeps, for this node, one BGPSessionStatus per peer and
+// one ServiceBGPStatus per Service announced, the BGP metrics, and the
+// session events, in line with the speaker and the loop's desired state.
+// It writes in the background, so routes never wait for the API server;
+// session states and Service statuses are written by two separate
+// goroutines, so a thousand Service statuses do not delay a session's.
+type BGPStatusWriter struct {
+	Client    client.Client
+	Recorder  record.EventRecorder
+	Namespace string
+	NodeName  string
+	Sessions  BGPSessions
+	Metrics   *metrics.BGP // nil: none
+	Log       logr.Logger
+
+	mu       sync.Mutex
+	peers    map[string]peerView
+	services map[model.ServiceKey]BGPServiceRoutes
+	kickPeer chan struct{}
+	kickSvc  chan struct{}
+
+	// Owned by the sessions goroutine.
+	seen    map[string]seenSession
+	updates map[string]uint64
+}
+
+// peerView is what the status writer knows of a desired peer.
+type peerView struct {
+	addr    netip.Addr
+	source  model.Source
+	problem string // why it is not configured; "" when it is
+}
+
+type seenSession struct {
+	state   bgp.State
+	problem string
+}
+
+// NewBGPStatusWriter returns a writer; run it with Start.
+func NewBGPStatusWriter(c client.Client, rec record.EventRecorder, ns, node string, sessions BGPSessions, m *metrics.BGP, log logr.Logger) *BGPStatusWriter {
+	return &BGPStatusWriter{
+		Client: c, Recorder: rec, Namespace: ns, NodeName: node, Sessions: sessions, Metrics: m, Log: log,
+		kickPeer: make(chan struct{}, 1), kickSvc: make(chan struct{}, 1),
+		seen: map[string]seenSession{}, updates: map[string]uint64{},
+	}
+}
+
+// Set takes the loop's desired state and the peers it could not
+// configure (name -> why). It never blocks.
+func (w *BGPStatusWriter) Set(d BGPDesired, problems map[string]string) {
+	peers := make(map[string]peerView, len(d.Sessions))
+	for _, s := range d.Sessions {
+		peers[s.Peer.Name] = peerView{addr: s.Peer.Addr, source: s.Peer.Source, problem: problems[s.Peer.Name]}
+	}
+	w.mu.Lock()
+	peersChanged := !maps.Equal(peers, w.peers)
+	svcsChanged := !maps.EqualFunc(d.Services, w.services, func(a, b BGPServiceRoutes) bool {
+		return slices.Equal(a.Prefixes, b.Prefixes) && slices.Equal(a.Peers, b.Peers)
+	}) || w.services == nil
+	w.peers = peers
+	w.services = d.Services
+	w.mu.Unlock()
+	// Prefix counts change with the routes: refresh the sessions too.
+	notifyChan(w.kickPeer)
+	if svcsChanged || peersChanged {
+		notifyChan(w.kickSvc)
+	}
+}
+
+func notifyChan(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// Start writes until ctx ends, retrying failed writes.
+func (w *BGPStatusWriter) Start(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { w.loop(ctx, w.kickPeer, w.Sessions.Changes(), w.syncSessions, "BGPSessionStatus") })
+	wg.Go(func() { w.loop(ctx, w.kickSvc, nil, w.syncServices, "ServiceBGPStatus") })
+	wg.Wait()
+	return nil
+}
+
+func (w *BGPStatusWriter) loop(ctx context.Context, kicks, changes <-chan struct{}, sync func(context.Context) error, what string) {
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-kicks:
+		case <-changes:
+		case <-retry.C:
+		}
+		if err := sync(ctx); err != nil && ctx.Err() == nil {
+			w.Log.Error(err, "writing "+what)
+			retry.Reset(2 * time.Second)
+		}
+	}
+}
+
+// BGPSessionStatusName is the name of the BGPSessionStatus of a node and
+// peer: "<node>-<peer>", shortened with a hash when too long for a name.
+func BGPSessionStatusName(node, peer string) string {
+	name := node + "-" + peer
+	if len(name) <= 253 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return name[:242] + "-" + hex.EncodeToString(sum[:5])
+}
+
+// syncSessions updates the metrics, sends events on session changes and
+// writes the BGPSessionStatus objects.
+func (w *BGPStatusWriter) syncSessions(ctx context.Context) error {
+	w.mu.Lock()
+	peers := w.peers
+	w.mu.Unlock()
+	states := map[string]bgp.SessionState{}
+	for _, s := range w.Sessions.Sessions() {
+		states[s.Peer] = s
+	}
+
+	w.metrics(peers, states)
+	for name, pv := range peers {
+		st, ok := states[name]
+		if !ok {
+			st = bgp.SessionState{State: bgp.StateIdle}
+		}
+		prev, seen := w.seen[name]
+		w.seen[name] = seenSession{state: st.State, problem: pv.problem}
+		switch {
+		case pv.problem != "" && pv.problem != prev.problem:
+			w.event(ctx, name, pv.source, corev1.EventTypeWarning, ReasonBGPPeerNotConfigured, "node %s: %s", w.NodeName, pv.problem)
+		case st.State == bgp.StateEstablished && (!seen || prev.state != bgp.StateEstablished):
+			w.event(ctx, name, pv.source, corev1.EventTypeNormal, ReasonBGPSessionEstablished, "node %s: session with %s established", w.NodeName, pv.addr)
+		case prev.state == bgp.StateEstablished && st.State != bgp.StateEstablished:
+			w.event(ctx, name, pv.source, corev1.EventTypeWarning, ReasonBGPSessionDown, "node %s: session with %s down (%s): %s", w.NodeName, pv.addr, st.State, st.LastError)
+		}
+	}
+	for name := range w.seen {
+		if _, ok := peers[name]; !ok {
+			delete(w.seen, name)
+		}
+	}
+
+	var have v1beta1.BGPSessionStatusList
+	if err := w.Client.List(ctx, &have, client.InNamespace(w.Namespace), client.MatchingLabels{v1beta1.LabelNodeName: w.NodeName}); err != nil {
+		return fmt.Errorf("list BGPSessionStatus: %w", err)
+	}
+	existing := map[string]*v1beta1.BGPSessionStatus{}
+	for i := range have.Items {
+		existing[have.Items[i].Name] = &have.Items[i]
+	}
+	var firstErr error
+	keep := map[string]bool{}
+	for name, pv := range peers {
+		st, ok := states[name]
+		if !ok {
+			st = bgp.SessionState{State: bgp.StateIdle}
+		}
+		want := v1beta1.BGPSessionStatusStatus{
+			Node: w.NodeName, Peer: name, PeerAddress: pv.addr.String(), State: v1beta1.BGPSessionState(st.State),
+			AdvertisedPrefixes: int32(st.PrefixesSent), Message: st.LastError,
+		}
+		if !st.Since.IsZero() {
+			want.LastTransitionTime = metav1.NewTime(st.Since.Truncate(time.Second))
+		}
+		if pv.problem != "" {
+			want.Message = pv.problem
+		}
+		objName := BGPSessionStatusName(w.NodeName, name)
+		keep[objName] = true
+		obj := existing[objName]
+		if obj == nil {
+			obj = &v1beta1.BGPSessionStatus{ObjectMeta: metav1.ObjectMeta{
+				Namespace: w.Namespace, Name: objName,
+				Labels: map[string]string{v1beta1.LabelNodeName: w.NodeName},
+			}}
+			if err := w.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+				firstErr = keepFirst(firstErr, err)
+				continue
+			}
+		} else if sessionStatusEqual(obj.Status, want) {
+			continue
+		}
+		obj.Status = want
+		if err := w.Client.Status().Update(ctx, obj); err != nil {
+			firstErr = keepFirst(firstErr, err)
+		}
+	}
+	for name, obj := range existing {
+		if !keep[name] {
+			if err := w.Client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+				firstErr = keepFirst(firstErr, err)
+			}
+		}
+	}
+	return firstErr
+}
+
+func sessionStatusEqual(a, b v1beta1.BGPSessionStatusStatus) bool {
+	return a.Node == b.Node && a.Peer == b.Peer && a.PeerAddress == b.PeerAddress && a.State == b.State &&
+		a.LastTransitionTime.Equal(&b.LastTransitionTime) && a.AdvertisedPrefixes == b.AdvertisedPrefixes && a.Message == b.Message
+}
+
+// metrics sets the per-peer metrics and drops those of peers gone.
+func (w *BGPStatusWriter) metrics(peers map[string]peerView, states map[string]bgp.SessionState) {
+	if w.Metrics == nil {
+		return
+	}
+	for name := range peers {
+		st := states[name]
+		up := 0.0
+		if st.State == bgp.StateEstablished {
+			up = 1
+		}
+		w.Metrics.SessionUp.WithLabelValues(name).Set(up)
+		w.Metrics.AnnouncedPrefixes.WithLabelValues(name).Set(float64(st.PrefixesSent))
+		// GoBGP counts per configured peer; a re-created peer starts
+		// again from 0.
+		last, ok := w.updates[name]
+		switch {
+		case !ok || st.UpdatesSent < last:
+			w.Metrics.UpdatesSent.WithLabelValues(name).Add(float64(st.UpdatesSent))
+		default:
+			w.Metrics.UpdatesSent.WithLabelValues(name).Add(float64(st.UpdatesSent - last))
+		}
+		w.updates[name] = st.UpdatesSent
+	}
+	for name := range w.updates {
+		if _, ok := peers[name]; !ok {
+			delete(w.updates, name)
+			w.Metrics.SessionUp.DeleteLabelValues(name)
+			w.Metrics.AnnouncedPrefixes.DeleteLabelValues(name)
+			w.Metrics.UpdatesSent.DeleteLabelValues(name)
+		}
+	}
+}
+
+// event records an event on the BGPPeer (or, for a peer from the legacy
+// ConfigMap, on the ConfigMap).
+func (w *BGPStatusWriter) event(ctx context.Context, peer string, src model.Source, typ, reason, format string, args ...any) {
+	if w.Recorder == nil {
+		return
+	}
+	var obj client.Object = &v1beta1.BGPPeer{}
+	key := client.ObjectKey{Namespace: w.Namespace, Name: peer}
+	if src == model.SourceConfigMap {
+		obj = &corev1.ConfigMap{}
+		key.Name = v1beta1.LegacyConfigMapName
+	}
+	if err := w.Client.Get(ctx, key, obj); err != nil {
+		return
+	}
+	w.Recorder.Eventf(obj, typ, reason, format, args...)
+}
+
+// syncServices writes one ServiceBGPStatus per Service this node
+// announces and deletes the others of this node.
+func (w *BGPStatusWriter) syncServices(ctx context.Context) error {
+	w.mu.Lock()
+	services := w.services
+	w.mu.Unlock()
+
+	var have v1beta1.ServiceBGPStatusList
+	if err := w.Client.List(ctx, &have, client.InNamespace(w.Namespace), client.MatchingLabels{v1beta1.LabelNodeName: w.NodeName}); err != nil {
+		return fmt.Errorf("list ServiceBGPStatus: %w", err)
+	}
+	existing := map[string]*v1beta1.ServiceBGPStatus{}
+	for i := range have.Items {
+		existing[have.Items[i].Name] = &have.Items[i]
+	}
+	var firstErr error
+	keep := map[string]bool{}
+	for key, sr := range services {
+		want := v1beta1.ServiceBGPStatusStatus{Node: w.NodeName, ServiceName: key.Name, ServiceNamespace: key.Namespace, Peers: sr.Peers}
+		for _, p := range sr.Prefixes {
+			want.Prefixes = append(want.Prefixes, p.String())
+		}
+		// The same naming as ServiceL2Status: node and a hash of the
+		// Service.
+		name := L2StatusName(w.NodeName, key)
+		keep[name] = true
+		obj := existing[name]
+		if obj == nil {
+			obj = &v1beta1.ServiceBGPStatus{ObjectMeta: metav1.ObjectMeta{
+				Namespace: w.Namespace, Name: name,
+				Labels: map[string]string{
+					v1beta1.LabelNodeName:       w.NodeName,
+					v1beta1.LabelServiceNameRef: key.Name,
+					v1beta1.LabelServiceNSRef:   key.Namespace,
+				},
+			}}
+			if err := w.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+				firstErr = keepFirst(firstErr, err)
+				continue
+			}
+		} else if serviceStatusEqual(obj.Status, want) {
+			continue
+		}
+		obj.Status = want
+		if err := w.Client.Status().Update(ctx, obj); err != nil {
+			firstErr = keepFirst(firstErr, err)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+	for name, obj := range existing {
+		if !keep[name] {
+			if err := w.Client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+				firstErr = keepFirst(firstErr, err)
+			}
+		}
+	}
+	return firstErr
+}
+
+func serviceStatusEqual(a, b v1beta1.ServiceBGPStatusStatus) bool {
+	return a.Node == b.Node && a.ServiceName == b.ServiceName && a.ServiceNamespace == b.ServiceNamespace &&
+		slices.Equal(a.Prefixes, b.Prefixes) && slices.Equal(a.Peers, b.Peers)
+}

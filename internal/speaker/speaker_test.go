@@ -1,0 +1,205 @@
+package speaker
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/herald-lb/herald/api/v1beta1"
+	"github.com/herald-lb/herald/internal/k8s"
+)
+
+// recordingResponder remembers every Reconcile call.
+type recordingResponder struct{ calls []map[string][]netip.Addr }
+
+func (r *recordingResponder) Reconcile(desired map[string][]netip.Addr) error {
+	r.calls = append(r.calls, desired)
+	return nil
+}
+
+// staticInterfaces resolves the default set to eth0.
+type staticInterfaces struct{ resolves int }
+
+func (s *staticInterfaces) Resolve(wanted []string) []string {
+	s.resolves++
+	if wanted == nil {
+		return []string{"eth0"}
+	}
+	return wanted
+}
+
+func lbService(name string, ips ...string) *corev1.Service {
+	s := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer},
+	}
+	for _, ip := range ips {
+		s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{IP: ip})
+	}
+	return s
+}
+
+func readyNode(name string) *corev1.Node {
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/hostname": name}},
+		Status:     corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}},
+	}
+}
+
+// loopFixture is an L2Loop on a fake API server with one node, a pool
+// and an L2Advertisement, memberlist off (Ready nodes are live).
+func loopFixture(t *testing.T, objs ...client.Object) (*L2Loop, client.Client, *recordingResponder, *record.FakeRecorder, *staticInterfaces) {
+	t.Helper()
+	scheme, err := k8s.NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs = append(objs,
+		readyNode("n1"),
+		&v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Namespace: v1beta1.Namespace, Name: "l2"},
+			Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"172.31.255.200-172.31.255.250", "fd00:31::200-fd00:31::250"}, AutoAssign: ptr.To(true)}},
+		&v1beta1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Namespace: v1beta1.Namespace, Name: "l2"},
+			Spec: v1beta1.L2AdvertisementSpec{IPAddressPools: []string{"l2"}}},
+	)
+	cl := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).Build()
+	arp := &recordingResponder{}
+	rec := record.NewFakeRecorder(100)
+	nics := &staticInterfaces{}
+	return &L2Loop{
+		Client: cl, Recorder: rec, Namespace: v1beta1.Namespace, NodeName: "n1",
+		ARP: arp, NDP: &recordingResponder{}, Interfaces: nics, Log: logr.Discard(),
+	}, cl, arp, rec, nics
+}
+
+func drainEvents(rec *record.FakeRecorder) []string {
+	var out []string
+	for {
+		select {
+		case e := <-rec.Events:
+			out = append(out, e)
+		default:
+			slices.Sort(out)
+			return out
+		}
+	}
+}
+
+// TestReconcileOnlyActsOnChange: a pass that changes nothing this node
+// does touches neither the responders nor the events; a change does,
+// and nodeAssigned is emitted only for addresses newly taken.
+func TestReconcileOnlyActsOnChange(t *testing.T) {
+	ctx := context.Background()
+	loop, cl, arp, rec, nics := loopFixture(t, lbService("a", "172.31.255.200"), lbService("b", "172.31.255.201"))
+
+	if _, err := loop.Reconcile(ctx, LoopKey); err != nil {
+		t.Fatal(err)
+	}
+	if len(arp.calls) != 1 {
+		t.Fatalf("first pass: %d ARP reconciles, want 1", len(arp.calls))
+	}
+	want := map[string][]netip.Addr{"eth0": {netip.MustParseAddr("172.31.255.200"), netip.MustParseAddr("172.31.255.201")}}
+	if d := cmp.Diff(want, arp.calls[0], cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
+		t.Errorf("ARP desired (-want +got):\n%s", d)
+	}
+	if got := drainEvents(rec); len(got) != 2 || !strings.Contains(got[0], "nodeAssigned") {
+		t.Errorf("first pass events: %q, want nodeAssigned for both Services", got)
+	}
+	if nics.resolves != 1 {
+		t.Errorf("interfaces resolved %d times for one spec, want 1", nics.resolves)
+	}
+
+	// Nothing changed: no responder call, no event.
+	for range 3 {
+		if _, err := loop.Reconcile(ctx, LoopKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(arp.calls) != 1 {
+		t.Errorf("idle passes reconciled the ARP responder again (%d calls)", len(arp.calls))
+	}
+	if got := drainEvents(rec); len(got) != 0 {
+		t.Errorf("idle passes emitted events: %q", got)
+	}
+
+	// A new Service: one more responder call, one event, for it only.
+	if err := cl.Create(ctx, lbService("c", "172.31.255.202")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loop.Reconcile(ctx, LoopKey); err != nil {
+		t.Fatal(err)
+	}
+	if len(arp.calls) != 2 || len(arp.calls[1]["eth0"]) != 3 {
+		t.Errorf("after a new Service: %d ARP calls, last %v", len(arp.calls), arp.calls[len(arp.calls)-1])
+	}
+	if got := drainEvents(rec); len(got) != 1 || !strings.Contains(got[0], "172.31.255.202") {
+		t.Errorf("events after a new Service: %q, want one for 172.31.255.202", got)
+	}
+
+	// A second Service sharing an address changes what the status says,
+	// not what is announced: the pass is not skipped, and the new Service
+	// (only) is told where its address is announced.
+	if err := cl.Create(ctx, lbService("d", "172.31.255.202")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loop.Reconcile(ctx, LoopKey); err != nil {
+		t.Fatal(err)
+	}
+	if len(arp.calls) != 3 {
+		t.Errorf("a Service sharing an owned IP did not reconcile (%d ARP calls)", len(arp.calls))
+	}
+	if got := drainEvents(rec); len(got) != 1 || !strings.Contains(got[0], "172.31.255.202") {
+		t.Errorf("events after a Service joined an owned IP: %q, want one", got)
+	}
+	if _, err := loop.Reconcile(ctx, LoopKey); err != nil {
+		t.Fatal(err)
+	}
+	if got := drainEvents(rec); len(got) != 0 {
+		t.Errorf("an idle pass emitted events: %q", got)
+	}
+}
+
+// storeOf is a ServiceStore over fixed objects.
+type storeOf []any
+
+func (s storeOf) List() []any { return s }
+
+// TestReconcileReadsServiceStore: with a ServiceStore the Services come
+// from it (the informer's objects), not from a List of the client.
+func TestReconcileReadsServiceStore(t *testing.T) {
+	loop, _, arp, _, _ := loopFixture(t, lbService("in-client", "172.31.255.210"))
+	loop.ServiceStore = storeOf{lbService("in-store", "172.31.255.220"), "not a Service"}
+	if _, err := loop.Reconcile(context.Background(), LoopKey); err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Addr{netip.MustParseAddr("172.31.255.220")}
+	if len(arp.calls) != 1 || !slices.Equal(arp.calls[0]["eth0"], want) {
+		t.Errorf("ARP desired %v, want eth0: %v", arp.calls, want)
+	}
+}
+
+func TestBatchDelay(t *testing.T) {
+	var l L2Loop
+	for _, tc := range []struct{ pass, want time.Duration }{
+		{0, minBatch},
+		{time.Millisecond, minBatch},
+		{25 * time.Millisecond, 250 * time.Millisecond},
+		{time.Second, maxBatch},
+	} {
+		l.passNanos.Store(int64(tc.pass))
+		if got := l.BatchDelay(); got != tc.want {
+			t.Errorf("after a %s pass: BatchDelay %s, want %s", tc.pass, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package speaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"github.com/go-logr/logr"
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	"github.com/herald-lb/herald/api/v1beta1"
+	"github.com/herald-lb/herald/internal/k8s"
+	"github.com/herald-lb/herald/internal/model"
+)
+
+func statusClient(t *testing.T, funcs interceptor.Funcs, objs ...client.Object) client.Client {
+	t.Helper()
+	scheme, err := k8s.NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return interceptor.NewClient(fake.NewClientBuilder().WithScheme(scheme).
+		WithStatusSubresource(&v1beta1.ServiceL2Status{}).WithObjects(objs...).Build(), funcs)
+}
+
+// statuses returns Service name -> IPs of node n1's ServiceL2Status objects.
+func statuses(t *testing.T, c client.Client) map[string][]string {
+	t.Helper()
+	var list v1beta1.ServiceL2StatusList
+	if err := c.List(context.Background(), &list, client.MatchingLabels{v1beta1.LabelNodeName: "n1"}); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, s := range list.Items {
+		out[s.Status.ServiceName] = s.Status.IPs
+	}
+	return out
+}
+
+func entry(ips ...string) L2StatusEntry {
+	e := L2StatusEntry{Interfaces: []string{"eth0"}}
+	for _, ip := range ips {
+		e.IPs = append(e.IPs, netip.MustParseAddr(ip))
+	}
+	return e
+}
+
+func TestStatusWriterSync(t *testing.T) {
+	ctx := context.Background()
+	stale := &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{Namespace: v1beta1.Namespace,
+		Name:   L2StatusName("n1", svcKey("gone")),
+		Labels: map[string]string{v1beta1.LabelNodeName: "n1"}},
+		Status: v1beta1.ServiceL2StatusStatus{Node: "n1", ServiceName: "gone", ServiceNamespace: "default", IPs: []string{"172.31.255.9"}}}
+	var order []string
+	c := statusClient(t, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
+			order = append(order, "create")
+			return c.Create(ctx, o, opts...)
+		},
+		Delete: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.DeleteOption) error {
+			order = append(order, "delete")
+			return c.Delete(ctx, o, opts...)
+		},
+	}, stale)
+	w := NewStatusWriter(c, v1beta1.Namespace, "n1", logr.Discard())
+	w.Set(map[model.ServiceKey]L2StatusEntry{svcKey("a"): entry("172.31.255.200"), svcKey("b"): entry("172.31.255.201")})
+	if err := w.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{"a": {"172.31.255.200"}, "b": {"172.31.255.201"}}
+	if d := cmp.Diff(want, statuses(t, c)); d != "" {
+		t.Errorf("statuses (-want +got):\n%s", d)
+	}
+	if len(order) == 0 || order[0] != "delete" {
+		t.Errorf("writes %v: the stale object must go first", order)
+	}
+
+	// A change, and an object deleted behind the writer's back.
+	if err := c.Delete(ctx, &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{Namespace: v1beta1.Namespace, Name: L2StatusName("n1", svcKey("b"))}}); err != nil {
+		t.Fatal(err)
+	}
+	w.Set(map[model.ServiceKey]L2StatusEntry{svcKey("a"): entry("172.31.255.200", "fd00:31::200"), svcKey("b"): entry("172.31.255.201")})
+	if err := w.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want = map[string][]string{"a": {"172.31.255.200", "fd00:31::200"}, "b": {"172.31.255.201"}}
+	if d := cmp.Diff(want, statuses(t, c)); d != "" {
+		t.Errorf("statuses after a change (-want +got):\n%s", d)
+	}
+}
+
+// TestStatusWriterRestartsOnNewerDesired: a long pass gives way to a
+// newer desired state instead of finishing with a stale one.
+func TestStatusWriterRestartsOnNewerDesired(t *testing.T) {
+	ctx := context.Background()
+	var w *StatusWriter
+	creates := 0
+	c := statusClient(t, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
+			creates++
+			if creates == 10 {
+				w.Set(map[model.ServiceKey]L2StatusEntry{svcKey("only"): entry("172.31.255.250")})
+			}
+			return c.Create(ctx, o, opts...)
+		},
+	})
+	w = NewStatusWriter(c, v1beta1.Namespace, "n1", logr.Discard())
+	many := map[model.ServiceKey]L2StatusEntry{}
+	for i := range 3 * restartEvery {
+		many[svcKey(fmt.Sprintf("s%03d", i))] = entry(fmt.Sprintf("172.31.0.%d", i))
+	}
+	w.Set(many)
+	if err := w.sync(ctx); !errors.Is(err, errNewerDesired) {
+		t.Fatalf("sync = %v, want errNewerDesired", err)
+	}
+	if creates > 2*restartEvery {
+		t.Errorf("%d creates before the pass gave way, want at most %d", creates, 2*restartEvery)
+	}
+	if err := w.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(map[string][]string{"only": {"172.31.255.250"}}, statuses(t, c)); d != "" {
+		t.Errorf("statuses after the newer desired state (-want +got):\n%s", d)
+	}
+}
