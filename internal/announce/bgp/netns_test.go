@@ -366,7 +366,8 @@ func TestFRRMultiHop(t *testing.T) {
 	if !nstest.Eventually(10*time.Second, func() bool { got = r.paths(t, vip4.String()); return cmp.Equal(got, want) }) {
 		t.Fatalf("paths:\n%s", cmp.Diff(want, got))
 	}
-	if gws := kernelNextHops(t, rtr, vip4.String()); !cmp.Equal(gws, []string{"172.31.242.1"}) {
+	var gws []string
+	if !nstest.Eventually(2*time.Second, func() bool { gws = kernelNextHops(t, rtr, vip4.String()); return cmp.Equal(gws, []string{"172.31.242.1"}) }) {
 		t.Errorf("router's kernel route for %s via %v, want via the middle router (recursive next hop)", vip4, gws)
 	}
 }
