@@ -367,7 +367,10 @@ func TestFRRMultiHop(t *testing.T) {
 		t.Fatalf("paths:\n%s", cmp.Diff(want, got))
 	}
 	var gws []string
-	if !nstest.Eventually(2*time.Second, func() bool { gws = kernelNextHops(t, rtr, vip4.String()); return cmp.Equal(gws, []string{"172.31.242.1"}) }) {
+	if !nstest.Eventually(2*time.Second, func() bool {
+		gws = kernelNextHops(t, rtr, vip4.String())
+		return cmp.Equal(gws, []string{"172.31.242.1"})
+	}) {
 		t.Errorf("router's kernel route for %s via %v, want via the middle router (recursive next hop)", vip4, gws)
 	}
 }
