@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -230,7 +231,14 @@ func TestL2Failover(t *testing.T) {
 				if loop != nil {
 					time.Sleep(time.Second)
 					res := loop.stop()
-					failed, total, fromNew := 0, 0, 0
+					// A request whose connection is open at the moment
+					// the client switches to the new owner's MAC is
+					// reset by the new owner (it has no such connection;
+					// a kube-proxy would do the same): curl exits 56 or
+					// 52. That is the handover itself, one request at
+					// most; a request that finds nobody answering (curl
+					// 7, 28) is a gap, and fails the test.
+					failed, cut, total, fromNew := 0, 0, 0, 0
 					var fails []string
 					for _, r := range res {
 						if r.at.Before(t0) {
@@ -238,6 +246,9 @@ func TestL2Failover(t *testing.T) {
 						}
 						total++
 						switch {
+						case !r.ok && (r.text == "curl-exit-56" || r.text == "curl-exit-52"):
+							cut++
+							fails = append(fails, fmt.Sprintf("%s after %s", r.text, r.at.Sub(t0).Round(time.Millisecond)))
 						case !r.ok:
 							failed++
 							fails = append(fails, fmt.Sprintf("%s after %s", r.text, r.at.Sub(t0).Round(time.Millisecond)))
@@ -246,9 +257,9 @@ func TestL2Failover(t *testing.T) {
 						}
 					}
 					rate := float64(total) / time.Since(t0).Seconds()
-					t.Logf("curl loop across %s: %d requests (%.0f/s), %d failed, %d answered by %s", f.name, total, rate, failed, fromNew, newOwner)
-					if failed > 0 {
-						t.Errorf("%d of %d requests of the curl loop failed across the graceful shutdown of %s: %v", failed, total, old, fails)
+					t.Logf("curl loop across %s: %d requests (%.0f/s), %d unanswered, %d reset at the switch, %d answered by %s %v", f.name, total, rate, failed, cut, fromNew, newOwner, fails)
+					if failed > 0 || cut > 1 {
+						t.Errorf("%d of %d requests of the curl loop went unanswered and %d were reset across the graceful shutdown of %s: %v", failed, total, cut, old, fails)
 					}
 					if fromNew == 0 {
 						t.Errorf("the curl loop never reached the new owner %s", newOwner)
@@ -331,12 +342,31 @@ func waitSpeakersUp(t *testing.T) {
 			return code != "" && code != "000", "no answer on " + url
 		})
 	}
+	// ... and sees every other as a member again, so that the next
+	// failure is not met by a cluster still healing the last one.
+	want := fmt.Sprintf("herald_l2_members %d", len(l.NodeNames()))
+	for _, n := range l.NodeNames() {
+		a, _ := l.NodeAddress(n, lab.IPv4)
+		url := fmt.Sprintf("http://%s:%d/metrics", a, lab.MetricsPort)
+		eventually(t, 30*time.Second, "speaker on "+n+" sees every node as a member", func() (bool, string) {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			out, _ := l.Exec(ctx, n, "curl", "-s", "--max-time", "1", url)
+			for _, line := range strings.Split(string(out), "\n") {
+				if strings.HasPrefix(line, "herald_l2_members ") {
+					return line == want, line
+				}
+			}
+			return false, "no herald_l2_members in " + url
+		})
+	}
 }
 
 // curlLoop is curl from a client in a shell loop (a request, then a
 // pause), its results read as they come.
 type curlLoop struct {
 	cancel context.CancelFunc
+	out    io.Closer
 	done   chan struct{}
 	mu     sync.Mutex
 	res    []curlResult
@@ -360,6 +390,12 @@ func startCurlLoop(t *testing.T, host string, ip netip.Addr, pause, d time.Durat
 		cancel()
 		t.Fatal(err)
 	}
+	// The shell and its curl are children of the command: cancelling
+	// kills the whole process group, and stop closes the pipe too, so a
+	// child that outlives its parent cannot keep the reader waiting.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		cancel()
@@ -369,7 +405,7 @@ func startCurlLoop(t *testing.T, host string, ip netip.Addr, pause, d time.Durat
 		cancel()
 		t.Fatalf("start the curl loop: %v", err)
 	}
-	l := &curlLoop{cancel: cancel, done: make(chan struct{})}
+	l := &curlLoop{cancel: cancel, out: out, done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
 		sc := bufio.NewScanner(out)
@@ -405,7 +441,12 @@ func (l *curlLoop) waitAnswers(t *testing.T, node string, n int, d time.Duration
 // stop ends the loop and returns its results.
 func (l *curlLoop) stop() []curlResult {
 	l.cancel()
-	<-l.done
+	select {
+	case <-l.done:
+	case <-time.After(2 * time.Second):
+		_ = l.out.Close()
+		<-l.done
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]curlResult(nil), l.res...)

@@ -16,6 +16,10 @@ type L2 struct {
 	GratuitousSent *prometheus.CounterVec
 	// AnnouncedIPs is the number of addresses this node answers for.
 	AnnouncedIPs *prometheus.GaugeVec
+	// Members is the number of live speakers this one sees (itself
+	// included), and Quorum whether that is enough to take addresses
+	// over (1) or not (0).
+	Members, Quorum prometheus.Gauge
 }
 
 // NewL2 creates the layer-2 metrics and registers them in reg.
@@ -38,7 +42,15 @@ func NewL2(reg prometheus.Registerer) *L2 {
 			Namespace: namespace, Subsystem: "l2", Name: "announced_ips",
 			Help: "Addresses this node answers for, per protocol.",
 		}, []string{"protocol"}),
+		Members: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "l2", Name: "members",
+			Help: "Live speakers this speaker sees in the memberlist cluster, itself included.",
+		}),
+		Quorum: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "l2", Name: "quorum",
+			Help: "1 when this speaker sees at least half of the known speakers and may take addresses over, else 0.",
+		}),
 	}
-	reg.MustRegister(m.RequestsReceived, m.ResponsesSent, m.GratuitousSent, m.AnnouncedIPs)
+	reg.MustRegister(m.RequestsReceived, m.ResponsesSent, m.GratuitousSent, m.AnnouncedIPs, m.Members, m.Quorum)
 	return m
 }

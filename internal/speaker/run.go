@@ -196,8 +196,15 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		return err
 	}
 
-	arpR := arp.New(arp.Options{Log: log.WithName("arp"), Metrics: l2m})
-	ndpR := ndp.New(ndp.Options{Log: log.WithName("ndp"), Metrics: l2m})
+	// The responders' gate: held after a stall until the membership is
+	// resynchronized, no announcements without quorum.
+	kick := &kicker{}
+	hold := &Hold{OnHold: func() {
+		log.Info("this process stood still; holding layer-2 answers until the membership is resynchronized")
+		kick.kick()
+	}}
+	arpR := arp.New(arp.Options{Log: log.WithName("arp"), Metrics: l2m, Gate: hold.Gate})
+	ndpR := ndp.New(ndp.Options{Log: log.WithName("ndp"), Metrics: l2m, Gate: hold.Gate})
 	nics := &interfaceList{}
 	if err := nics.refresh(); err != nil {
 		return err
@@ -215,6 +222,7 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		Status:     status,
 		Metrics:    l2m,
 		Log:        log.WithName("l2"),
+		Hold:       hold,
 	}
 	// The loop reads the Service informer's own objects: listing through
 	// the client copies every Service into a new slice each pass.
@@ -224,7 +232,6 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		}
 	}
 
-	kick := &kicker{}
 	var members *memberlist.Membership
 	if opts.Memberlist {
 		members, err = newMembership(ctx, mgr, opts, log.WithName("memberlist"))
@@ -235,6 +242,7 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	}
 
 	for _, r := range []manager.Runnable{
+		manager.RunnableFunc(hold.Run),
 		manager.RunnableFunc(arpR.Run),
 		manager.RunnableFunc(ndpR.Run),
 		status,

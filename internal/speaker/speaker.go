@@ -72,9 +72,16 @@ type L2Loop struct {
 	// listing them through Client: the informer's own objects, read
 	// only, where a List copies all of them (7 MB per pass at 10,000).
 	ServiceStore interface{ List() []any }
+	// Hold, when set, gates the responders (see Hold): the loop sets its
+	// quorum, and after a stall resynchronizes the membership (when it
+	// can Resync) and releases it once it has elected again.
+	Hold *Hold
 
 	// passNanos is how long the last pass took (BatchDelay).
 	passNanos atomic.Int64
+	// settleUntil (Unix ns) is when a speaker that regained quorum stops
+	// waiting for the rest of the members (healSettle).
+	settleUntil atomic.Int64
 
 	mu      sync.Mutex
 	lastCfg *model.Config
@@ -124,6 +131,24 @@ func (l *L2Loop) BatchDelay() time.Duration {
 func (l *L2Loop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	start := time.Now()
 	defer func() { l.passNanos.Store(int64(time.Since(start))) }()
+	var held uint64
+	if l.Hold != nil {
+		if held = l.Hold.Held(); held != 0 {
+			if wait := time.Until(time.Unix(0, l.settleUntil.Load())); wait > 0 && l.Membership != nil && !allKnownLive(l.Membership) {
+				return reconcile.Result{RequeueAfter: min(wait, 100*time.Millisecond)}, nil
+			}
+			// This process stood still: learn what the others did
+			// meanwhile before deciding anything.
+			if r, ok := l.Membership.(interface{ Resync(context.Context) error }); ok {
+				rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				err := r.Resync(rctx)
+				cancel()
+				if err != nil {
+					l.Log.Info("resynchronizing the membership after a stall failed", "err", err.Error())
+				}
+			}
+		}
+	}
 	snap, err := l.snapshot(ctx)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -144,6 +169,26 @@ func (l *L2Loop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 		l.owned = map[netip.Addr]ownedIP{}
 	}
 	mayTakeOver := l.quorum(snap)
+	if l.Metrics != nil && snap.Live != nil {
+		l.Metrics.Members.Set(float64(len(snap.Live)))
+		l.Metrics.Quorum.Set(map[bool]float64{true: 1}[mayTakeOver])
+	}
+	if l.Hold != nil {
+		if l.Hold.SetQuorum(mayTakeOver) {
+			// The rest of the cluster usually comes back within a few
+			// gossip rounds; only members seen live bring their claims
+			// in a resync, so wait for them before electing.
+			l.Log.Info("most speakers are back; holding layer-2 answers until the membership is resynchronized")
+			l.settleUntil.Store(time.Now().Add(healSettle).UnixNano())
+			return reconcile.Result{RequeueAfter: healSettle}, nil
+		}
+		if held != 0 {
+			defer func() {
+				l.Hold.Release(held)
+				l.Log.Info("answering again after a stall", "owned", len(l.owned))
+			}()
+		}
+	}
 	now := l.now().UnixMilli()
 	next := make(map[netip.Addr]ownedIP, len(l.owned))
 	var gained []L2Announcement
@@ -264,11 +309,29 @@ func (l *L2Loop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 	return reconcile.Result{}, nil
 }
 
+// healSettle is how long at most a speaker that regained quorum (a
+// healed partition) waits, held, for the rest of the known members to be
+// live again before it resynchronizes and elects: a member's claims come
+// in a resync only once it is seen live.
+const healSettle = 3 * time.Second
+
+// allKnownLive reports whether every known member is live.
+func allKnownLive(m Membership) bool {
+	live := m.Members()
+	for _, k := range m.Known() {
+		if !slices.Contains(live, k) {
+			return false
+		}
+	}
+	return true
+}
+
 // quorum reports whether this node may take over addresses: it must see at
 // least half of the known speakers (members seen alive since it started,
 // less those that left gracefully and those whose Node is gone or not
-// Ready) as live. An isolated node (its link down) keeps only what it had,
-// so a healed partition does not move addresses to it.
+// Ready) as live. An isolated node (its link down) takes nothing over and
+// its responders go quiet (Hold), so a healed partition does not move
+// addresses back to it.
 func (l *L2Loop) quorum(s Snapshot) bool {
 	if s.Live == nil {
 		return true

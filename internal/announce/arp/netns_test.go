@@ -170,8 +170,11 @@ func TestNetnsARP(t *testing.T) {
 		before := l.responder.Metrics()
 		l.node.Run(t, "ip", "link", "set", "eth0", "up")
 		l.responder.WaitAnnounced(1, 10*time.Second)
-		if !nstest.Eventually(5*time.Second, func() bool { return l.responder.Metrics().Gratuitous >= before.Gratuitous+6 }) {
-			t.Errorf("no announcements after the link came up: %+v -> %+v", before, l.responder.Metrics())
+		// Held all along on the same MAC: answered, not announced (see
+		// responder.Engine.interrupted).
+		time.Sleep(time.Second)
+		if after := l.responder.Metrics(); after.Gratuitous != before.Gratuitous {
+			t.Errorf("announcements after the link came up with the address held throughout: %+v -> %+v", before, after)
 		}
 		if out, ok := l.arping(labVIP2, "-c", "1", "-w", "3"); !ok || !l.answeredBy(out, 1) {
 			t.Fatalf("arping %s after the link came up: want a reply from %s:\n%s", labVIP2, l.nodeMAC, out)

@@ -34,6 +34,9 @@ type Options struct {
 	Gratuitous int
 	// GratuitousInterval is the time between them; default 200ms.
 	GratuitousInterval time.Duration
+	// Gate, if not nil, holds answers and announcements while it says no
+	// (see responder.Options.Gate).
+	Gate func(announce bool) bool
 }
 
 // Responder answers neighbor solicitations for the addresses it is given.
@@ -53,6 +56,7 @@ func newResponder(opts Options, l listenFunc, list func() ([]ifaces.Interface, e
 		Metrics:            opts.Metrics,
 		Gratuitous:         opts.Gratuitous,
 		GratuitousInterval: opts.GratuitousInterval,
+		Gate:               opts.Gate,
 		Interfaces:         list,
 	})}
 }

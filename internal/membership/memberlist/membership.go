@@ -223,6 +223,41 @@ func (m *Membership) SetClaims(claims []election.Claim) {
 	}
 }
 
+// Resync exchanges the full state (push/pull over TCP, as a join does)
+// with every other live member, so that a member that stood still
+// (SIGSTOP, a frozen VM) learns what changed meanwhile, claims included,
+// before it acts on its old view. It returns when every exchange ended or
+// ctx did; members that do not answer are left to failure detection.
+func (m *Membership) Resync(ctx context.Context) error {
+	list := m.list.Load()
+	if list == nil {
+		return errors.New("membership not running")
+	}
+	self := list.LocalNode().Name
+	var addrs []string
+	m.mu.Lock()
+	for name, n := range m.peers {
+		if name != self {
+			addrs = append(addrs, n.Address())
+		}
+	}
+	m.mu.Unlock()
+	if len(addrs) == 0 {
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := list.Join(addrs)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // SetSeeds replaces the seeds (Options.Join), for a caller that learns
 // them after New, e.g. from the Node addresses once its caches synced.
 // While Run has not joined anyone, the new seeds are tried at once.

@@ -21,7 +21,7 @@ const (
 	DefaultSuspicionMult     = 2
 	DefaultGossipInterval    = 50 * time.Millisecond
 	DefaultPushPullInterval  = 5 * time.Second
-	DefaultReconnectInterval = 10 * time.Second
+	DefaultReconnectInterval = 3 * time.Second
 	DefaultLeaveTimeout      = time.Second
 )
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -70,6 +71,9 @@ type Answerer interface {
 	Conflict(target netip.Addr, from net.HardwareAddr)
 }
 
+// gateRetry is how often due announcements ask a closed Gate again.
+const gateRetry = 50 * time.Millisecond
+
 // Defaults for Options fields left zero.
 const (
 	DefaultGratuitous         = 3
@@ -103,6 +107,14 @@ type Options struct {
 	Changes func(ctx context.Context) (<-chan struct{}, error)
 	// ChangeDelay is how long a change signal waits for more.
 	ChangeDelay time.Duration
+	// Gate, if not nil, is asked before every answer (announce false) and
+	// every gratuitous announcement (announce true); while it says no,
+	// requests go unanswered and due announcements wait (they are sent
+	// once it says yes, if the address is still owned then). The speaker
+	// closes it while its idea of what it owns may be stale: after the
+	// process was stalled, or (announcements only) while cut off from
+	// most of its peers.
+	Gate func(announce bool) bool
 }
 
 // Engine answers for addresses on interfaces through a Protocol. See the
@@ -120,6 +132,14 @@ type Engine struct {
 	links     map[string]*link
 	retry     map[string]*retry
 	forceNext bool // the next sync tries every missing link, ignoring backoff
+	// interrupted holds, per interface whose socket failed or was closed
+	// because the interface went down or away, its MAC and the addresses
+	// it answered for then, less those Reconcile removed since: addresses
+	// held all through the outage. A link reopened on the same MAC does
+	// not announce them again: the neighbours' caches still name this
+	// MAC, and a node that was cut off must not pull clients back from
+	// the node that took over meanwhile (the election settles it).
+	interrupted map[string]interruption
 	watching  bool // interface changes are signalled (Options.Changes)
 }
 
@@ -132,6 +152,20 @@ const (
 )
 
 type addrSet = map[netip.Addr]struct{}
+
+type interruption struct {
+	mac   net.HardwareAddr
+	addrs addrSet
+}
+
+// interrupt records that l closes for a reason other than Reconcile
+// (see Engine.interrupted). e.mu is held.
+func (e *Engine) interrupt(l *link) {
+	l.mu.Lock()
+	addrs := maps.Clone(l.owned)
+	l.mu.Unlock()
+	e.interrupted[l.iface.Name] = interruption{mac: l.iface.MAC, addrs: addrs}
+}
 
 // retry is the backoff state of an interface that has no link.
 type retry struct {
@@ -180,6 +214,8 @@ func New(proto Protocol, opts Options) *Engine {
 		desired: map[string]addrSet{},
 		links:   map[string]*link{},
 		retry:   map[string]*retry{},
+
+		interrupted: map[string]interruption{},
 	}
 }
 
@@ -221,6 +257,13 @@ func (e *Engine) Reconcile(desired map[string][]netip.Addr) error {
 		if len(want[name]) == 0 {
 			delete(e.retry, name)
 		}
+	}
+	// An address lost during an outage is no longer held through it.
+	for name, in := range e.interrupted {
+		maps.DeleteFunc(in.addrs, func(a netip.Addr, _ struct{}) bool {
+			_, ok := want[name][a]
+			return !ok
+		})
 	}
 	e.updateGauge()
 	// Resync (listing the interfaces) only when it can help: for an
@@ -341,6 +384,7 @@ func (e *Engine) sync() (time.Time, error) {
 			continue
 		}
 		e.log.Info("interface gone, re-created or not ready; closing its socket", "iface", name)
+		e.interrupt(l)
 		e.closeLink(l)
 	}
 
@@ -420,8 +464,19 @@ func (e *Engine) openLink(iface ifaces.Interface, c Conn, addrs addrSet, now tim
 		requests:   e.opts.Metrics.RequestsReceived.WithLabelValues(name, iface.Name),
 		responses:  e.opts.Metrics.ResponsesSent.WithLabelValues(name, iface.Name),
 		gratuitous: e.opts.Metrics.GratuitousSent.WithLabelValues(name, iface.Name),
+		gate:       e.opts.Gate,
 	}
 	l.setOwned(addrs, now)
+	if in, ok := e.interrupted[iface.Name]; ok {
+		delete(e.interrupted, iface.Name)
+		if bytes.Equal(in.mac, iface.MAC) {
+			l.mu.Lock()
+			for a := range in.addrs {
+				delete(l.due, a)
+			}
+			l.mu.Unlock()
+		}
+	}
 	e.links[iface.Name] = l
 	e.wg.Add(2)
 	go func() {
@@ -456,6 +511,7 @@ func (e *Engine) linkFailed(l *link, err error) {
 	if e.links[l.iface.Name] != l {
 		return
 	}
+	e.interrupt(l)
 	e.closeLink(l)
 	e.updateGauge()
 	r := e.retry[l.iface.Name]
@@ -509,6 +565,7 @@ type link struct {
 	rounds   int
 
 	requests, responses, gratuitous prometheus.Counter
+	gate                            func(announce bool) bool
 
 	// mu guards owned and due, and is held around every write to conn.
 	// Changes to owned also hold Engine.mu.
@@ -587,6 +644,9 @@ func (l *link) Answer(target netip.Addr, reply func() error) {
 		return
 	}
 	l.requests.Inc()
+	if l.gate != nil && !l.gate(false) {
+		return
+	}
 	if err := reply(); err != nil {
 		l.log.V(1).Info("sending answer failed", "ip", target, "reason", err.Error())
 		return
@@ -639,6 +699,10 @@ func (l *link) announceDue(now time.Time) (time.Time, bool) {
 		failed   int
 		firstErr error
 	)
+	if len(l.due) > 0 && l.gate != nil && !l.gate(true) {
+		// Held: look again in a moment.
+		return now.Add(gateRetry), true
+	}
 	for a, d := range l.due {
 		if !d.at.After(now) {
 			n, err := l.conn.Announce(a)

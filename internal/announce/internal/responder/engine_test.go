@@ -419,13 +419,54 @@ func TestSocketFailureReopens(t *testing.T) {
 	if !c.isClosed() {
 		t.Error("failed socket not closed")
 	}
-	// Everything is announced again on the new socket.
-	if diff := cmp.Diff([]string{"join 172.31.250.10", "announce 172.31.250.10"}, ops(drain(c2, 50*time.Millisecond))); diff != "" {
+	// The address held through the outage is answered for again but not
+	// announced: the neighbours still have this MAC for it.
+	if diff := cmp.Diff([]string{"join 172.31.250.10"}, ops(drain(c2, 50*time.Millisecond))); diff != "" {
 		t.Errorf("events on the new socket (-want +got):\n%s", diff)
 	}
 	if got := h.announced(); got != 1 {
 		t.Errorf("AnnouncedIPs = %v, want 1", got)
 	}
+
+	// An address taken while the socket was down is announced when it
+	// reopens; one lost and taken back meanwhile too.
+	h.world.set(t) // the interface goes away
+	waitClosed(t, c2)
+	h.reconcile(t, map[string][]netip.Addr{"eth0": {ip2}})
+	h.reconcile(t, map[string][]netip.Addr{"eth0": {ip1, ip2}})
+	h.world.set(t, iface("eth0", 2, true), iface("eth1", 3, true))
+	c3 := h.opened(t)
+	got := ops(drain(c3, 50*time.Millisecond))
+	slices.Sort(got)
+	if diff := cmp.Diff([]string{"announce 172.31.250.10", "announce 172.31.250.11", "join 172.31.250.10", "join 172.31.250.11"}, got); diff != "" {
+		t.Errorf("events after the second outage (-want +got):\n%s", diff)
+	}
+
+	// The interface comes back with another MAC: everything is announced.
+	h.world.set(t, eth0WithMAC(net.HardwareAddr{2, 0, 0, 0, 0, 0x42}), iface("eth1", 3, true))
+	c4 := h.opened(t)
+	got = ops(drain(c4, 50*time.Millisecond))
+	slices.Sort(got)
+	if diff := cmp.Diff([]string{"announce 172.31.250.10", "announce 172.31.250.11", "join 172.31.250.10", "join 172.31.250.11"}, got); diff != "" {
+		t.Errorf("events after a MAC change (-want +got):\n%s", diff)
+	}
+}
+
+func waitClosed(t *testing.T, c *fakeConn) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !c.isClosed() {
+		if time.Now().After(deadline) {
+			t.Fatal("socket not closed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func eth0WithMAC(mac net.HardwareAddr) ifaces.Interface {
+	i := iface("eth0", 2, true)
+	i.MAC = mac
+	return i
 }
 
 func TestInterfaceComesAndGoes(t *testing.T) {
@@ -626,5 +667,42 @@ func TestReconcileListsOnlyWhenUseful(t *testing.T) {
 	h.opened(t)
 	if got := lists.Load() - before; got != 1 {
 		t.Errorf("%d interface listings for a new interface, want 1", got)
+	}
+}
+
+// TestGate: while the gate is closed nothing is answered and due
+// announcements wait; opened, they go out, but only for addresses still
+// owned then. Answers and announcements are asked separately.
+func TestGate(t *testing.T) {
+	var answers, announcements atomic.Bool
+	gate := func(announce bool) bool {
+		if announce {
+			return announcements.Load()
+		}
+		return answers.Load()
+	}
+	h := start(t, Options{Gratuitous: 2, GratuitousInterval: 10 * time.Millisecond, Gate: gate})
+	h.reconcile(t, map[string][]netip.Addr{"eth0": {ip1, ip2}})
+	c := h.opened(t)
+	a := c.answerer(t)
+	if got := ops(drain(c, 150*time.Millisecond)); !slices.Equal(got, []string{"join 172.31.250.10", "join 172.31.250.11"}) && !slices.Equal(got, []string{"join 172.31.250.11", "join 172.31.250.10"}) {
+		t.Fatalf("with the gate closed: %v, want the joins only", got)
+	}
+	a.Answer(ip1, func() error { t.Fatal("answered with the gate closed"); return nil })
+
+	answers.Store(true)
+	replied := false
+	a.Answer(ip1, func() error { replied = true; return nil })
+	if !replied {
+		t.Fatal("not answered with the answer gate open")
+	}
+	c.quiet(t, 100*time.Millisecond) // announcements still held
+
+	h.reconcile(t, map[string][]netip.Addr{"eth0": {ip2}}) // ip1 lost meanwhile
+	announcements.Store(true)
+	got := ops(drain(c, 150*time.Millisecond))
+	want := []string{"leave 172.31.250.10", "announce 172.31.250.11", "announce 172.31.250.11"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("after the gate opened (-want +got):\n%s", diff)
 	}
 }
