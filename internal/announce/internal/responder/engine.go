@@ -140,7 +140,7 @@ type Engine struct {
 	// MAC, and a node that was cut off must not pull clients back from
 	// the node that took over meanwhile (the election settles it).
 	interrupted map[string]interruption
-	watching  bool // interface changes are signalled (Options.Changes)
+	watching    bool // interface changes are signalled (Options.Changes)
 }
 
 type state int
