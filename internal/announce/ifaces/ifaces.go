@@ -49,16 +49,18 @@ func (i Interface) Enslaved() bool { return i.Master != "" }
 func (i Interface) HasAddress() bool { return i.HasIPv4 || i.HasIPv6Global }
 
 // Default picks the interfaces to answer on when an L2Advertisement names
-// none: up, broadcast-capable, not loopback, not NOARP, with an IPv4 or a
+// none: broadcast-capable, not loopback, not NOARP, with an IPv4 or a
 // non-link-local IPv6 address, and not enslaved to a bond or bridge. Names
-// come in list order.
+// come in list order. An interface that is down is kept: the responders
+// answer on it once it is up, and addresses the node holds through a link
+// outage are not announced again when it comes back (see
+// responder.Engine), which they would be if it left the desired set.
 func Default(list []Interface) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, i := range list {
 		switch {
-		case !i.Up(),
-			i.Flags&net.FlagBroadcast == 0,
+		case i.Flags&net.FlagBroadcast == 0,
 			i.Flags&net.FlagLoopback != 0,
 			i.NoARP,
 			!i.HasAddress(),
@@ -72,21 +74,19 @@ func Default(list []Interface) []string {
 	return out
 }
 
-// Resolve returns the wanted interfaces that exist in list and are up, in
-// the order of wanted, without duplicates. An explicit choice is honoured
+// Resolve returns the wanted interfaces that exist in list (up or down,
+// as for Default), in the order of wanted, without duplicates. An explicit choice is honoured
 // otherwise as given: an enslaved or address-less interface is returned
 // when asked for.
 func Resolve(list []Interface, wanted []string) []string {
-	up := make(map[string]bool, len(list))
+	exists := make(map[string]bool, len(list))
 	for _, i := range list {
-		if i.Up() {
-			up[i.Name] = true
-		}
+		exists[i.Name] = true
 	}
 	var out []string
 	seen := map[string]bool{}
 	for _, name := range wanted {
-		if !up[name] || seen[name] {
+		if !exists[name] || seen[name] {
 			continue
 		}
 		seen[name] = true

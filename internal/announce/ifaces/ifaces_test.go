@@ -30,7 +30,7 @@ func TestDefault(t *testing.T) {
 		{"IPv6 global only", []Interface{eth("eth0", func(i *Interface) { i.HasIPv4, i.HasIPv6Global = false, true })}, []string{"eth0"}},
 		{"link-local only (a pod's veth)", []Interface{eth("cali1", func(i *Interface) { i.HasIPv4 = false })}, nil},
 		{"no address", []Interface{eth("eth0", func(i *Interface) { i.HasIPv4, i.HasIPv6LinkLocal = false, false })}, nil},
-		{"down", []Interface{eth("eth0", func(i *Interface) { i.Flags &^= net.FlagUp })}, nil},
+		{"down (kept: answered once up)", []Interface{eth("eth0", func(i *Interface) { i.Flags &^= net.FlagUp })}, []string{"eth0"}},
 		{"no broadcast (tunnel)", []Interface{eth("wg0", func(i *Interface) { i.Flags = net.FlagUp | net.FlagPointToPoint })}, nil},
 		{"loopback", []Interface{eth("lo", func(i *Interface) { i.Flags |= net.FlagLoopback })}, nil},
 		{"NOARP (kube-ipvs0)", []Interface{eth("kube-ipvs0", func(i *Interface) { i.NoARP = true })}, nil},
@@ -70,7 +70,7 @@ func TestResolve(t *testing.T) {
 		{"none wanted", nil, nil},
 		{"existing and up", []string{"eth0"}, []string{"eth0"}},
 		{"caller's order, duplicates dropped", []string{"lo", "eth0", "lo"}, []string{"lo", "eth0"}},
-		{"down and missing dropped", []string{"eth1", "eth9", "eth0"}, []string{"eth0"}},
+		{"missing dropped, down kept", []string{"eth1", "eth9", "eth0"}, []string{"eth1", "eth0"}},
 		{"explicit choice honoured for an enslaved interface", []string{"port0"}, []string{"port0"}},
 	}
 	for _, tt := range tests {

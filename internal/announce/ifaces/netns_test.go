@@ -127,10 +127,10 @@ func TestNetnsList(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("List (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"br0", "v6g"}, sortedDefault(list)); diff != "" {
+	if diff := cmp.Diff([]string{"br0", "down0", "v6g"}, sortedDefault(list)); diff != "" {
 		t.Errorf("Default (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"port0", "br0"}, ifaces.Resolve(list, []string{"port0", "down0", "eth9", "br0", "port0"})); diff != "" {
+	if diff := cmp.Diff([]string{"port0", "down0", "br0"}, ifaces.Resolve(list, []string{"port0", "down0", "eth9", "br0", "port0"})); diff != "" {
 		t.Errorf("Resolve (-want +got):\n%s", diff)
 	}
 }
