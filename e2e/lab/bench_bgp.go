@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -353,29 +352,7 @@ func (b *bgpBench) deleteServices(ctx context.Context, match func(*corev1.Servic
 // parallel runs f(i) for i in [0, n) on the bench's workers and returns
 // the first error.
 func (b *bgpBench) parallel(ctx context.Context, n int, f func(ctx context.Context, i int) error) error {
-	var next atomic.Int64
-	var first error
-	var once sync.Once
-	var wg sync.WaitGroup
-	for range b.o.Workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				if err := f(ctx, i); err != nil {
-					once.Do(func() { first = err })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
-	}
-	return first
+	return parallel(ctx, b.o.Workers, 0, n, f)
 }
 
 func (b *bgpBench) nodeAddrs(fam Family) []string {

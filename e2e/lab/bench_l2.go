@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -406,30 +405,7 @@ func fillerService(i int) *corev1.Service {
 // parallel runs f(i) for i in [from, to) on the bench's workers and
 // returns the first error.
 func (b *l2Bench) parallel(ctx context.Context, from, to int, f func(ctx context.Context, i int) error) error {
-	var next atomic.Int64
-	next.Store(int64(from))
-	var first error
-	var once sync.Once
-	var wg sync.WaitGroup
-	for range b.o.Workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= to || ctx.Err() != nil {
-					return
-				}
-				if err := f(ctx, i); err != nil {
-					once.Do(func() { first = err })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
-	}
-	return first
+	return parallel(ctx, b.o.Workers, from, to, f)
 }
 
 func (b *l2Bench) createFillers(ctx context.Context, from, to int) error {

@@ -157,20 +157,7 @@ func (l *BGPLoop) input(ctx context.Context) (BGPInput, error) {
 		return in, fmt.Errorf("list Services: %w", err)
 	}
 	for i := range svcs.Items {
-		s := &svcs.Items[i]
-		if !l.Class.Handles(s) {
-			continue
-		}
-		svc := Service{
-			Key:   model.ServiceKey{Namespace: s.Namespace, Name: s.Name},
-			Local: s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
-		}
-		for _, ing := range s.Status.LoadBalancer.Ingress {
-			if ip, err := netip.ParseAddr(ing.IP); err == nil {
-				svc.IPs = append(svc.IPs, ip.Unmap())
-			}
-		}
-		if len(svc.IPs) > 0 {
+		if svc, ok := announcedService(l.Class, &svcs.Items[i]); ok {
 			in.Services = append(in.Services, svc)
 		}
 	}

@@ -432,19 +432,7 @@ func (l *L2Loop) snapshot(ctx context.Context) (Snapshot, error) {
 	}
 	snap.Services = make([]Service, 0, len(svcList))
 	for _, s := range svcList {
-		if !l.Class.Handles(s) {
-			continue
-		}
-		svc := Service{
-			Key:   model.ServiceKey{Namespace: s.Namespace, Name: s.Name},
-			Local: s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
-		}
-		for _, ing := range s.Status.LoadBalancer.Ingress {
-			if ip, err := netip.ParseAddr(ing.IP); err == nil {
-				svc.IPs = append(svc.IPs, ip.Unmap())
-			}
-		}
-		if len(svc.IPs) > 0 {
+		if svc, ok := announcedService(l.Class, s); ok {
 			snap.Services = append(snap.Services, svc)
 		}
 	}
@@ -500,4 +488,22 @@ func nodeFrom(n *corev1.Node) Node {
 		}
 	}
 	return out
+}
+
+// announcedService is s as the speakers see it, if Herald serves it and
+// it has addresses.
+func announcedService(class servicereq.Class, s *corev1.Service) (Service, bool) {
+	if !class.Handles(s) {
+		return Service{}, false
+	}
+	svc := Service{
+		Key:   model.ServiceKey{Namespace: s.Namespace, Name: s.Name},
+		Local: s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal,
+	}
+	for _, ing := range s.Status.LoadBalancer.Ingress {
+		if ip, err := netip.ParseAddr(ing.IP); err == nil {
+			svc.IPs = append(svc.IPs, ip.Unmap())
+		}
+	}
+	return svc, len(svc.IPs) > 0
 }
