@@ -464,7 +464,9 @@ func parseMonitorLine(line string) (routeEvent, bool) {
 // waitRoute waits until the kernel route for prefix has exactly want as
 // next hops (none: no route) and returns the time of the kernel event
 // that made it so: the last event for the prefix (or any next-hop group)
-// seen before the route, checked after each event, matched.
+// seen before the route, checked after each event, matched. A route that
+// already matches when it is called (its events came before the watch)
+// matches at once, timed now.
 func (w *routeWatch) waitRoute(ctx context.Context, prefix netip.Prefix, want []string, d time.Duration) (time.Time, error) {
 	dst := prefix.Addr().String()
 	if !prefix.IsSingleIP() {
@@ -472,14 +474,14 @@ func (w *routeWatch) waitRoute(ctx context.Context, prefix netip.Prefix, want []
 	}
 	deadline := time.After(d)
 	seen := 0
-	var last time.Time
+	last := time.Now()
 	var got []string
-	for {
+	for first := true; ; first = false {
 		w.mu.Lock()
 		evs := w.events[seen:]
 		seen = len(w.events)
 		w.mu.Unlock()
-		relevant := false
+		relevant := first
 		for _, ev := range evs {
 			if ev.dst == dst || ev.dst == "" {
 				last, relevant = ev.at, true

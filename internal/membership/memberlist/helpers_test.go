@@ -2,6 +2,7 @@ package memberlist
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
@@ -67,12 +68,22 @@ func fast(name string, join ...string) Options {
 // member listens.
 func start(t *testing.T, opts Options) *member {
 	t.Helper()
+	mb, err := tryStart(t, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mb
+}
+
+// tryStart starts a member, or says why it could not.
+func tryStart(t *testing.T, opts Options) (*member, error) {
+	t.Helper()
 	if opts.Log.GetSink() == nil {
 		opts.Log = quietLog(t)
 	}
 	m, err := New(opts)
 	if err != nil {
-		t.Fatalf("New(%s): %v", opts.NodeName, err)
+		return nil, fmt.Errorf("New(%s): %w", opts.NodeName, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	mb := &member{Membership: m, name: opts.NodeName, cancel: cancel, done: make(chan struct{})}
@@ -80,6 +91,15 @@ func start(t *testing.T, opts Options) *member {
 		mb.err = m.Run(ctx)
 		close(mb.done)
 	}()
+	select {
+	case <-m.ready:
+	case <-mb.done:
+		cancel()
+		return nil, fmt.Errorf("%s: Run: %w", opts.NodeName, mb.err)
+	case <-time.After(eventually):
+		cancel()
+		return nil, fmt.Errorf("%s: memberlist did not start", opts.NodeName)
+	}
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -88,14 +108,7 @@ func start(t *testing.T, opts Options) *member {
 			t.Errorf("%s: Run did not return at cleanup", mb.name)
 		}
 	})
-	select {
-	case <-m.ready:
-	case <-mb.done:
-		t.Fatalf("%s: Run: %v", opts.NodeName, mb.err)
-	case <-time.After(eventually):
-		t.Fatalf("%s: memberlist did not start", opts.NodeName)
-	}
-	return mb
+	return mb, nil
 }
 
 // quietLog logs memberlist's errors and our info into the test log only

@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -336,15 +337,23 @@ func TestBadInputIsDropped(t *testing.T) {
 }
 
 func TestOwnAddressInSeedsIsSkipped(t *testing.T) {
-	l, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// The port is free for UDP when picked; its TCP twin may be taken
+	// (another test's outgoing connection): pick again then.
+	var a *member
+	for attempt := 0; a == nil; attempt++ {
+		l, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.LocalAddr().(*net.UDPAddr).Port
+		l.Close()
+		o := fast("a", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		o.BindPort = port
+		a, err = tryStart(t, o)
+		if err != nil && (attempt == 9 || !strings.Contains(err.Error(), "address already in use")) {
+			t.Fatal(err)
+		}
 	}
-	port := l.LocalAddr().(*net.UDPAddr).Port
-	l.Close()
-	o := fast("a", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	o.BindPort = port
-	a := start(t, o)
 	waitFor(t, "a synced", a.Synced)
 	if diff := cmp.Diff([]string{"a"}, a.Members()); diff != "" {
 		t.Errorf("members (-want +got):\n%s", diff)
