@@ -88,6 +88,9 @@ type L2BenchOptions struct {
 	ReturnWatch time.Duration
 	// KeepServices leaves the bench's Services in place at the end.
 	KeepServices bool
+	// NoFailovers stops after the scale, memory and idle figures (with
+	// KeepServices: a lab loaded for profiling).
+	NoFailovers bool
 	// Log receives progress lines (default: discard).
 	Log io.Writer
 }
@@ -324,6 +327,9 @@ func (b *l2Bench) run(ctx context.Context) error {
 	}
 	if err := b.idle(ctx); err != nil {
 		return fmt.Errorf("idle figures: %w", err)
+	}
+	if b.o.NoFailovers {
+		return nil
 	}
 	for _, fam := range b.o.Families {
 		for _, kind := range b.o.Kinds {

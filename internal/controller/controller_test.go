@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -317,7 +318,21 @@ func TestBadConfigKeepsLastGood(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f.waitIPs("a", "198.18.17.0")
+	// Both a and b leave the pool; which of them is re-assigned first
+	// (and gets .0) is up to the controller's queue.
+	newPool := netip.MustParsePrefix("198.18.17.0/30")
+	f.eventually("a and b re-assigned from the edited pool", waitFor, func() (bool, string) {
+		a, b := ingressIPs(f.get("a")), ingressIPs(f.get("b"))
+		if len(a) != 1 || len(b) != 1 || a[0] == b[0] {
+			return false, fmt.Sprintf("a %v, b %v", a, b)
+		}
+		for _, ip := range []string{a[0], b[0]} {
+			if addr, err := netip.ParseAddr(ip); err != nil || !newPool.Contains(addr) {
+				return false, fmt.Sprintf("a %v, b %v", a, b)
+			}
+		}
+		return true, ""
+	})
 	f.waitEvent(f.ns, "a", "IPAllocated", "198.18.16.0 is no longer in any pool")
 }
 
