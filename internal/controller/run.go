@@ -236,9 +236,13 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 			}},
 		})
 	}
+	events := k8s.NewEventBroadcaster()
+	defer events.Shutdown()
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
 		Scheme: scheme,
 		Logger: log,
+		//nolint:staticcheck // the option is deprecated, but the only way to size the correlator's caches
+		EventBroadcaster: events,
 		Cache: cache.Options{
 			DefaultTransform: cache.TransformStripManagedFields(),
 			ByObject:         byObject,

@@ -42,6 +42,8 @@ type BGPLoop struct {
 	Speaker   BGPSpeaker
 	Status    *BGPStatusWriter // nil: no status objects
 	Log       logr.Logger
+	// ServiceStore, when set, is read for the Services (see L2Loop).
+	ServiceStore interface{ List() []any }
 
 	mu           sync.Mutex
 	lastCfg      *model.Config
@@ -152,14 +154,8 @@ func (l *BGPLoop) input(ctx context.Context) (BGPInput, error) {
 		return in, nil // no BGP: nothing else matters
 	}
 
-	var svcs corev1.ServiceList
-	if err := l.Client.List(ctx, &svcs, client.UnsafeDisableDeepCopy); err != nil {
+	if in.Services, err = announcedServices(ctx, l.Client, l.ServiceStore, l.Class); err != nil {
 		return in, fmt.Errorf("list Services: %w", err)
-	}
-	for i := range svcs.Items {
-		if svc, ok := announcedService(l.Class, &svcs.Items[i]); ok {
-			in.Services = append(in.Services, svc)
-		}
 	}
 
 	var nodes corev1.NodeList

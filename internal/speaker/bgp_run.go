@@ -42,6 +42,7 @@ func setupBGP(mgr manager.Manager, opts Options, reg prometheus.Registerer, log 
 		Status:    status,
 		Log:       log.WithName("bgp"),
 	}
+	loop.ServiceStore = serviceStore(mgr)
 	// Every change is a pass at once (a route waits for nothing); changes
 	// during a pass make one more. Only this node's Node matters: every
 	// node announces on its own.

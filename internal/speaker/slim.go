@@ -1,28 +1,61 @@
 package speaker
 
 import (
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/herald-lb/herald/internal/servicereq"
 )
 
-// slimService keeps only what the speaker reads of a Service, so 10,000
-// Services cost little memory in the cache.
-func slimService(obj any) (any, error) {
-	s, ok := obj.(*corev1.Service)
-	if !ok {
-		return obj, nil
+// cachedService is what a speaker keeps of a Service in its informer
+// cache: its name, UID and resource version (for events) and the Service
+// as the loops read it, computed once when it arrives. A whole
+// corev1.Service costs about 1.3 KB in the cache even with every field
+// the speaker does not read dropped (its structs are large); this is a
+// third of that, 10,000 Services 9 MB less.
+type cachedService struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+	// Svc is announcedService's view; Announced says it has addresses
+	// and Herald serves it.
+	Svc       Service
+	Announced bool
+}
+
+var _ client.Object = (*cachedService)(nil)
+
+// DeepCopyObject copies c.
+func (c *cachedService) DeepCopyObject() runtime.Object {
+	out := *c
+	c.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
+	out.Svc.IPs = slices.Clone(c.Svc.IPs)
+	return &out
+}
+
+// serviceTransform returns the cache transform that turns Services into
+// cachedServices for the given class.
+func serviceTransform(class servicereq.Class) func(any) (any, error) {
+	return func(obj any) (any, error) {
+		s, ok := obj.(*corev1.Service)
+		if !ok {
+			return obj, nil
+		}
+		svc, announced := announcedService(class, s)
+		return &cachedService{
+			TypeMeta: metav1.TypeMeta{Kind: "Service", APIVersion: "v1"},
+			ObjectMeta: metav1.ObjectMeta{
+				Name: s.Name, Namespace: s.Namespace, UID: s.UID,
+				ResourceVersion: s.ResourceVersion, DeletionTimestamp: s.DeletionTimestamp,
+			},
+			Svc:       svc,
+			Announced: announced,
+		}, nil
 	}
-	return &corev1.Service{
-		TypeMeta:   s.TypeMeta,
-		ObjectMeta: slimMeta(s.ObjectMeta, false),
-		Spec: corev1.ServiceSpec{
-			Type:                  s.Spec.Type,
-			LoadBalancerClass:     s.Spec.LoadBalancerClass,
-			ExternalTrafficPolicy: s.Spec.ExternalTrafficPolicy,
-		},
-		Status: corev1.ServiceStatus{LoadBalancer: s.Status.LoadBalancer},
-	}, nil
 }
 
 // slimEndpointSlice keeps the Service name and, per endpoint, its node and

@@ -15,6 +15,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -353,11 +354,32 @@ func (l *L2Loop) now() time.Time {
 }
 
 func (l *L2Loop) event(ctx context.Context, key model.ServiceKey, msg string) {
-	var svc corev1.Service
-	if err := l.Client.Get(ctx, client.ObjectKey{Namespace: key.Namespace, Name: key.Name}, &svc); err != nil {
-		return
+	if obj := serviceForEvent(ctx, l.Client, l.ServiceStore, key); obj != nil {
+		l.Recorder.Event(obj, corev1.EventTypeNormal, "nodeAssigned", msg)
 	}
-	l.Recorder.Event(&svc, corev1.EventTypeNormal, "nodeAssigned", msg)
+}
+
+// serviceForEvent returns the Service key names, for an event's
+// reference: from store when set (the cache holds cachedServices, which
+// the client cannot return), else through c; nil if it is gone.
+func serviceForEvent(ctx context.Context, c client.Reader, store interface{ List() []any }, key model.ServiceKey) runtime.Object {
+	if s, ok := store.(interface {
+		GetByKey(string) (any, bool, error)
+	}); ok && store != nil {
+		o, exists, err := s.GetByKey(key.Namespace + "/" + key.Name)
+		if err != nil || !exists {
+			return nil
+		}
+		if obj, ok := o.(runtime.Object); ok {
+			return obj
+		}
+		return nil
+	}
+	var svc corev1.Service
+	if err := c.Get(ctx, client.ObjectKey{Namespace: key.Namespace, Name: key.Name}, &svc); err != nil {
+		return nil
+	}
+	return &svc
 }
 
 // ifaceSpecKey is a map key for an interface spec; nil (the default set)
@@ -411,30 +433,8 @@ func (l *L2Loop) snapshot(ctx context.Context) (Snapshot, error) {
 	// The cache's objects are read, never modified, and not kept past
 	// this reconcile (Node labels are read-only too): no copies of
 	// 10,000 Services per pass.
-	var svcList []*corev1.Service
-	if l.ServiceStore != nil {
-		objs := l.ServiceStore.List()
-		svcList = make([]*corev1.Service, 0, len(objs))
-		for _, o := range objs {
-			if s, ok := o.(*corev1.Service); ok {
-				svcList = append(svcList, s)
-			}
-		}
-	} else {
-		var svcs corev1.ServiceList
-		if err := l.Client.List(ctx, &svcs, client.UnsafeDisableDeepCopy); err != nil {
-			return snap, err
-		}
-		svcList = make([]*corev1.Service, len(svcs.Items))
-		for i := range svcs.Items {
-			svcList[i] = &svcs.Items[i]
-		}
-	}
-	snap.Services = make([]Service, 0, len(svcList))
-	for _, s := range svcList {
-		if svc, ok := announcedService(l.Class, s); ok {
-			snap.Services = append(snap.Services, svc)
-		}
+	if snap.Services, err = announcedServices(ctx, l.Client, l.ServiceStore, l.Class); err != nil {
+		return snap, err
 	}
 
 	var nodes corev1.NodeList
@@ -488,6 +488,41 @@ func nodeFrom(n *corev1.Node) Node {
 		}
 	}
 	return out
+}
+
+// announcedServices lists the Services Herald serves that have addresses,
+// from store (the informer's own objects, read only) when set, else
+// through c.
+func announcedServices(ctx context.Context, c client.Reader, store interface{ List() []any }, class servicereq.Class) ([]Service, error) {
+	var out []Service
+	if store != nil {
+		objs := store.List()
+		out = make([]Service, 0, len(objs))
+		for _, o := range objs {
+			switch s := o.(type) {
+			case *cachedService:
+				if s.Announced {
+					out = append(out, s.Svc)
+				}
+			case *corev1.Service:
+				if svc, ok := announcedService(class, s); ok {
+					out = append(out, svc)
+				}
+			}
+		}
+		return out, nil
+	}
+	var svcs corev1.ServiceList
+	if err := c.List(ctx, &svcs, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	out = make([]Service, 0, len(svcs.Items))
+	for i := range svcs.Items {
+		if svc, ok := announcedService(class, &svcs.Items[i]); ok {
+			out = append(out, svc)
+		}
+	}
+	return out, nil
 }
 
 // announcedService is s as the speakers see it, if Herald serves it and

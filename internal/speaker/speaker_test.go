@@ -12,13 +12,18 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/tools/reference"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/internal/k8s"
+	"github.com/herald-lb/herald/internal/model"
+	"github.com/herald-lb/herald/internal/servicereq"
 )
 
 // recordingResponder remembers every Reconcile call.
@@ -201,5 +206,66 @@ func TestBatchDelay(t *testing.T) {
 		if got := l.BatchDelay(); got != tc.want {
 			t.Errorf("after a %s pass: BatchDelay %s, want %s", tc.pass, got, tc.want)
 		}
+	}
+}
+
+// TestCachedServices: the cache keeps cachedServices (serviceTransform);
+// the loop announces what they say, and events reference the Service by
+// kind, name and UID.
+func TestCachedServices(t *testing.T) {
+	class := servicereq.Class{}
+	other := lbService("other-class", "172.31.255.232")
+	other.Spec.LoadBalancerClass = ptr.To("someone-else")
+	pending := lbService("pending")
+	local := lbService("local", "172.31.255.231")
+	local.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	store := toolscache.NewStore(toolscache.MetaNamespaceKeyFunc)
+	for _, s := range []*corev1.Service{lbService("a", "172.31.255.230"), local, other, pending} {
+		s.UID = types.UID("uid-" + s.Name)
+		s.ResourceVersion = "7"
+		s.Spec.Ports = []corev1.ServicePort{{Port: 80}} // dropped
+		o, err := serviceTransform(class)(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Add(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := announcedServices(context.Background(), nil, store, class)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(got, func(a, b Service) int { return strings.Compare(a.Key.Name, b.Key.Name) })
+	want := []Service{
+		{Key: model.ServiceKey{Namespace: "default", Name: "a"}, IPs: []netip.Addr{netip.MustParseAddr("172.31.255.230")}},
+		{Key: model.ServiceKey{Namespace: "default", Name: "local"}, IPs: []netip.Addr{netip.MustParseAddr("172.31.255.231")}, Local: true},
+	}
+	if d := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
+		t.Errorf("announced Services from the cache (-want +got):\n%s", d)
+	}
+
+	obj := serviceForEvent(context.Background(), nil, store, model.ServiceKey{Namespace: "default", Name: "a"})
+	if obj == nil {
+		t.Fatal("no object for an event on a cached Service")
+	}
+	scheme, err := k8s.NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := reference.GetReference(scheme, obj)
+	if err != nil {
+		t.Fatalf("event reference: %v", err)
+	}
+	if ref.Kind != "Service" || ref.APIVersion != "v1" || ref.Name != "a" || ref.Namespace != "default" || ref.UID != "uid-a" {
+		t.Errorf("event reference %+v, want the Service default/a with its UID", ref)
+	}
+	if serviceForEvent(context.Background(), nil, store, model.ServiceKey{Namespace: "default", Name: "gone"}) != nil {
+		t.Error("an event object for a Service that is not there")
+	}
+	cp := obj.DeepCopyObject().(*cachedService)
+	cp.Svc.IPs[0] = netip.MustParseAddr("10.0.0.1")
+	if obj.(*cachedService).Svc.IPs[0] == cp.Svc.IPs[0] {
+		t.Error("DeepCopyObject shares the addresses")
 	}
 }

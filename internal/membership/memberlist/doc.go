@@ -90,7 +90,7 @@
 // # Failure detection: the trade-off
 //
 // Defaults: ProbeInterval 200 ms, ProbeTimeout 100 ms, SuspicionMult 2,
-// GossipInterval 50 ms, PushPullInterval 5 s, gossip to the dead for 3 s.
+// GossipInterval 50 ms, PushPullInterval 15 s, gossip to the dead for 3 s.
 // memberlist's LAN defaults are 1 s / 500 ms / 4 / 200 ms / 30 s.
 //
 // A member that dies silently (crash, SIGKILL, SIGSTOP, power or link loss) is

@@ -20,7 +20,7 @@ const (
 	DefaultProbeTimeout      = 100 * time.Millisecond
 	DefaultSuspicionMult     = 2
 	DefaultGossipInterval    = 50 * time.Millisecond
-	DefaultPushPullInterval  = 5 * time.Second
+	DefaultPushPullInterval  = 15 * time.Second
 	DefaultReconnectInterval = 3 * time.Second
 	DefaultLeaveTimeout      = time.Second
 )

@@ -75,7 +75,7 @@ func TestDefaults(t *testing.T) {
 	want := Options{
 		NodeName: "n", BindAddr: "0.0.0.0", BindPort: 7946,
 		ProbeInterval: 200 * time.Millisecond, ProbeTimeout: 100 * time.Millisecond, SuspicionMult: 2,
-		GossipInterval: 50 * time.Millisecond, PushPullInterval: 5 * time.Second,
+		GossipInterval: 50 * time.Millisecond, PushPullInterval: 15 * time.Second,
 		ReconnectInterval: 3 * time.Second, LeaveTimeout: time.Second,
 	}
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Options{}, "Log")); diff != "" {
