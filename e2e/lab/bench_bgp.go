@@ -396,21 +396,11 @@ type routeEvent struct {
 }
 
 func (b *bgpBench) watchRoutes(ctx context.Context) (*routeWatch, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	cmd, err := b.l.Command(ctx, HostRouter, "ip", "-ts", "monitor", "route", "nexthop")
+	pp, err := startPiped(ctx, b.l, HostRouter, false, "ip", "-ts", "monitor", "route", "nexthop")
 	if err != nil {
-		cancel()
 		return nil, err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		cancel()
-		return nil, err
-	}
+	cmd, stdout, cancel := pp.cmd, pp.stdout, pp.cancel
 	w := &routeWatch{l: b.l, cancel: cancel, done: make(chan struct{}), notify: make(chan struct{}, 1)}
 	go func() {
 		defer close(w.done)
@@ -922,21 +912,5 @@ func (b *bgpBench) print(w io.Writer) {
 	fmt.Fprintf(w, "\nHerald BGP benchmark: %d nodes, router FRR (hold 3 s), %d round(s) per timed figure and family, %d filler Services per family\n",
 		r.Nodes, b.o.Rounds, r.Services)
 	fmt.Fprintf(w, "load average (1, 5, 15 min): %s; %d CPUs (a shared machine: figures are medians)\n", strings.Join(r.LoadAvg, "; "), runtime.NumCPU())
-	nw := 0
-	for _, f := range r.Figures {
-		nw = max(nw, len(f.Name))
-	}
-	fmt.Fprintf(w, "\n%-*s  %-12s  %-26s  %-6s  %s\n", nw, "figure", "measured", "target", "result", "detail")
-	fmt.Fprintf(w, "%s\n", strings.Repeat("-", nw+2+12+2+26+2+6+2+20))
-	pass, miss := 0, 0
-	for _, f := range r.Figures {
-		switch f.Result {
-		case "PASS":
-			pass++
-		case "MISS":
-			miss++
-		}
-		fmt.Fprintf(w, "%-*s  %-12s  %-26s  %-6s  %s\n", nw, f.Name, f.Measured, f.Target, f.Result, f.Detail)
-	}
-	fmt.Fprintf(w, "\n%d PASS, %d MISS\n", pass, miss)
+	printFigures(w, r.Figures, 12, 26)
 }

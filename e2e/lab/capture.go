@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -145,28 +147,13 @@ var ErrCaptureNotReady = errors.New("tcpdump did not start listening")
 // StartCapture starts `tcpdump -l -n -e -tt -c count -i eth0 FILTER` on host,
 // bounded by d (timeout), and returns once tcpdump listens.
 func StartCapture(ctx context.Context, drv Driver, host, filter string, count int, d time.Duration) (*Capture, error) {
-	ctx, cancel := context.WithCancel(ctx)
 	secs := strconv.Itoa(max(1, int(d.Seconds()+0.999)))
-	cmd, err := drv.Command(ctx, host, "timeout", "-s", "INT", secs,
+	pp, err := startPiped(ctx, drv, host, true, "timeout", "-s", "INT", secs,
 		"tcpdump", "-l", "-n", "-e", "-tt", "-c", strconv.Itoa(count), "-i", "eth0", filter)
 	if err != nil {
-		cancel()
 		return nil, err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		cancel()
-		return nil, fmt.Errorf("start tcpdump on %s: %w", host, err)
-	}
+	cmd, stdout, stderr, cancel := pp.cmd, pp.stdout, pp.stderr, pp.cancel
 	c := &Capture{cancel: cancel, proc: cmd.Process, done: make(chan struct{})}
 	listening := make(chan struct{})
 	var errText strings.Builder
@@ -267,4 +254,32 @@ func FirstAnnouncement(packets []L2Packet, ip netip.Addr, mac string, t0 time.Ti
 		return p, true
 	}
 	return L2Packet{}, false
+}
+
+// piped is a command started on a lab host with its output piped.
+type piped struct {
+	cmd            *exec.Cmd
+	stdout, stderr io.ReadCloser // stderr nil unless asked for
+	cancel         context.CancelFunc
+}
+
+// startPiped starts argv on host under a context of its own (cancel ends
+// it), its stdout (and with withStderr its stderr) piped.
+func startPiped(ctx context.Context, drv Driver, host string, withStderr bool, argv ...string) (*piped, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &piped{cancel: cancel}
+	var err error
+	if p.cmd, err = drv.Command(ctx, host, argv...); err == nil {
+		if p.stdout, err = p.cmd.StdoutPipe(); err == nil && withStderr {
+			p.stderr, err = p.cmd.StderrPipe()
+		}
+	}
+	if err == nil {
+		err = p.cmd.Start()
+	}
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("start %s on %s: %w", argv[0], host, err)
+	}
+	return p, nil
 }

@@ -123,21 +123,11 @@ type HTTPProbe struct {
 
 // StartHTTPProbe starts `lab probe` on host against url.
 func (l *Lab) StartHTTPProbe(ctx context.Context, host, url string, every, timeout time.Duration) (*HTTPProbe, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	cmd, err := l.Command(ctx, host, l.Bin("lab"), "probe", "--url", url, "--every", every.String(), "--timeout", timeout.String())
+	pp, err := startPiped(ctx, l, host, false, l.Bin("lab"), "probe", "--url", url, "--every", every.String(), "--timeout", timeout.String())
 	if err != nil {
-		cancel()
 		return nil, err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		cancel()
-		return nil, fmt.Errorf("start the HTTP probe on %s: %w", host, err)
-	}
+	cmd, stdout, cancel := pp.cmd, pp.stdout, pp.cancel
 	p := &HTTPProbe{cancel: cancel, done: make(chan struct{}), changed: make(chan struct{})}
 	go func() {
 		defer close(p.done)

@@ -17,8 +17,6 @@ import (
 
 	"github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/internal/announce/bgp"
-	"github.com/herald-lb/herald/internal/config"
-	"github.com/herald-lb/herald/internal/k8s"
 	"github.com/herald-lb/herald/internal/model"
 	"github.com/herald-lb/herald/internal/servicereq"
 )
@@ -46,7 +44,7 @@ type BGPLoop struct {
 	ServiceStore interface{ List() []any }
 
 	mu           sync.Mutex
-	lastCfg      *model.Config
+	config       lastGoodConfig
 	lastProblems []string
 }
 
@@ -137,19 +135,10 @@ func (l *BGPLoop) logProblems(problems []string) {
 // one that validated: a bad configuration never stops announcements.
 func (l *BGPLoop) input(ctx context.Context) (BGPInput, error) {
 	in := BGPInput{NodeName: l.NodeName}
-	res, err := k8s.LoadResources(ctx, l.Client, l.Namespace)
-	if err != nil {
+	var err error
+	if in.Config, err = l.config.load(ctx, l.Client, l.Namespace, l.Log); err != nil {
 		return in, err
 	}
-	cfg, err := config.Build(res, config.Options{Namespace: l.Namespace})
-	l.mu.Lock()
-	if err != nil {
-		l.Log.V(1).Info("configuration rejected; keeping the last good one", "error", err.Error())
-	} else {
-		l.lastCfg = cfg
-	}
-	in.Config = l.lastCfg
-	l.mu.Unlock()
 	if in.Config == nil || len(in.Config.Peers) == 0 {
 		return in, nil // no BGP: nothing else matters
 	}

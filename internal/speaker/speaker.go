@@ -84,9 +84,9 @@ type L2Loop struct {
 	// waiting for the rest of the members (healSettle).
 	settleUntil atomic.Int64
 
-	mu      sync.Mutex
-	lastCfg *model.Config
-	owned   map[netip.Addr]ownedIP // what this node announces now
+	mu     sync.Mutex
+	config lastGoodConfig
+	owned  map[netip.Addr]ownedIP // what this node announces now
 	// lastIfaces is the interfaces every interface spec of owned resolved
 	// to at the last reconcile: when neither changes, the responders, the
 	// claims and the status already are what they should be.
@@ -412,23 +412,39 @@ func (l *L2Loop) statusView(owned map[netip.Addr]ownedIP, resolve func([]string)
 	return out
 }
 
+// lastGoodConfig is the last configuration that validated: a bad
+// configuration never stops announcements.
+type lastGoodConfig struct {
+	mu  sync.Mutex
+	cfg *model.Config
+}
+
+// load builds the configuration from what c holds in ns and returns it,
+// or, when it does not validate, the last one that did (nil before any).
+func (g *lastGoodConfig) load(ctx context.Context, c client.Reader, ns string, log logr.Logger) (*model.Config, error) {
+	res, err := k8s.LoadResources(ctx, c, ns)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Build(res, config.Options{Namespace: ns})
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err != nil {
+		log.V(1).Info("configuration rejected; keeping the last good one", "error", err.Error())
+	} else {
+		g.cfg = cfg
+	}
+	return g.cfg, nil
+}
+
 // snapshot reads the cache into a Snapshot. The configuration is the last
 // one that validated: a bad configuration never stops announcements.
 func (l *L2Loop) snapshot(ctx context.Context) (Snapshot, error) {
 	var snap Snapshot
-	res, err := k8s.LoadResources(ctx, l.Client, l.Namespace)
-	if err != nil {
+	var err error
+	if snap.Config, err = l.config.load(ctx, l.Client, l.Namespace, l.Log); err != nil {
 		return snap, err
 	}
-	cfg, err := config.Build(res, config.Options{Namespace: l.Namespace})
-	l.mu.Lock()
-	if err != nil {
-		l.Log.V(1).Info("configuration rejected; keeping the last good one", "error", err.Error())
-	} else {
-		l.lastCfg = cfg
-	}
-	snap.Config = l.lastCfg
-	l.mu.Unlock()
 
 	// The cache's objects are read, never modified, and not kept past
 	// this reconcile (Node labels are read-only too): no copies of

@@ -24,26 +24,46 @@ func benchBGP(ctx context.Context, args []string) error {
 	fams := fs.String("families", "ipv4,ipv6", "families")
 	fs.BoolVar(&o.KeepServices, "keep", false, "keep the bench's Services at the end")
 	_ = fs.Parse(args)
-	for _, f := range strings.Split(*fams, ",") {
-		switch f = strings.TrimSpace(f); lab.Family(f) {
-		case lab.IPv4, lab.IPv6:
-			o.Families = append(o.Families, lab.Family(f))
-		case "":
-		default:
-			return fmt.Errorf("unknown family %q", f)
-		}
+	var err error
+	if o.Families, err = parseFamilies(*fams); err != nil {
+		return err
 	}
-	d, _, err := resolve(*dir, *repo)
+	l, err := attachForBench(*dir, *repo)
 	if err != nil {
 		return err
+	}
+	o.Log = os.Stderr
+	_, err = l.BenchBGP(ctx, o, os.Stdout)
+	return err
+}
+
+// parseFamilies parses a comma-separated list of address families.
+func parseFamilies(list string) ([]lab.Family, error) {
+	var out []lab.Family
+	for _, f := range strings.Split(list, ",") {
+		switch f = strings.TrimSpace(f); lab.Family(f) {
+		case lab.IPv4, lab.IPv6:
+			out = append(out, lab.Family(f))
+		case "":
+		default:
+			return nil, fmt.Errorf("unknown family %q", f)
+		}
+	}
+	return out, nil
+}
+
+// attachForBench attaches to the lab in dir for a benchmark, its progress
+// on standard error.
+func attachForBench(dir, repo string) (*lab.Lab, error) {
+	d, _, err := resolve(dir, repo)
+	if err != nil {
+		return nil, err
 	}
 	l, err := lab.Attach(d)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	l.SetLog(os.Stderr)
-	o.Log = os.Stderr
-	ctrllog.SetLogger(logr.Discard())
-	_, err = l.BenchBGP(ctx, o, os.Stdout)
-	return err
+	ctrllog.SetLogger(logr.Discard()) // the bench's caches log nothing useful
+	return l, nil
 }

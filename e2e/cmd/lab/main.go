@@ -34,12 +34,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/herald-lb/herald/e2e/lab"
@@ -328,26 +326,15 @@ func bench(ctx context.Context, args []string) error {
 			return fmt.Errorf("unknown failure kind %q", k)
 		}
 	}
-	for _, f := range strings.Split(*fams, ",") {
-		switch f = strings.TrimSpace(f); lab.Family(f) {
-		case lab.IPv4, lab.IPv6:
-			o.Families = append(o.Families, lab.Family(f))
-		case "":
-		default:
-			return fmt.Errorf("unknown family %q", f)
-		}
+	var err error
+	if o.Families, err = parseFamilies(*fams); err != nil {
+		return err
 	}
-	d, _, err := resolve(*dir, *repo)
+	l, err := attachForBench(*dir, *repo)
 	if err != nil {
 		return err
 	}
-	l, err := lab.Attach(d)
-	if err != nil {
-		return err
-	}
-	l.SetLog(os.Stderr)
 	o.Log = os.Stderr
-	ctrllog.SetLogger(logr.Discard()) // the bench's caches log nothing useful
 	_, err = l.BenchL2(ctx, o, os.Stdout)
 	return err
 }
