@@ -842,10 +842,10 @@ func (b *bgpBench) scale(ctx context.Context, fam Family) error {
 			continue
 		}
 		maxRSS = max(maxRSS, st.RSS)
-		rss = append(rss, fmt.Sprintf("%s %.1f MiB", node.Name, mib(st.RSS)))
+		rss = append(rss, st.rssDetail(node.Name))
 	}
 	b.figure(BenchFigure{Name: fmt.Sprintf("%s: speaker RSS with %d Services (largest)", fam, n), Measured: fmt.Sprintf("%.1f MiB", mib(maxRSS)),
-		Target: fmt.Sprintf("<= %d MiB", targetBGPRSS>>20), Result: passIf(maxRSS <= targetBGPRSS), Detail: strings.Join(rss, ", ")})
+		Target: fmt.Sprintf("<= %d MiB", targetBGPRSS>>20), Result: passIf(maxRSS <= targetBGPRSS), Detail: "MiB: " + strings.Join(rss, ", ")})
 
 	// A speaker restarted with the Services: from its start until FRR has
 	// all its routes again.

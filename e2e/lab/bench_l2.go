@@ -718,8 +718,17 @@ func parseAddrRange(s string) ([2]netip.Addr, bool) {
 
 // procStats are a process's memory and CPU from /proc.
 type procStats struct {
-	RSS, HWM uint64        // bytes
-	CPU      time.Duration // user + system
+	RSS, HWM uint64 // bytes
+	// Anon and File split RSS: the process's own memory, and the pages
+	// of files it maps (its binary), shared with every process mapping
+	// them and reclaimable.
+	Anon, File uint64
+	CPU        time.Duration // user + system
+}
+
+// rssDetail is "name RSS (anon A, file F)" in MiB.
+func (s procStats) rssDetail(name string) string {
+	return fmt.Sprintf("%s %.1f (anon %.1f, file %.1f)", name, mib(s.RSS), mib(s.Anon), mib(s.File))
 }
 
 func readProcStats(pid int) (procStats, error) {
@@ -739,6 +748,10 @@ func readProcStats(pid int) (procStats, error) {
 			s.RSS = kb << 10
 		case "VmHWM:":
 			s.HWM = kb << 10
+		case "RssAnon:":
+			s.Anon = kb << 10
+		case "RssFile:":
+			s.File = kb << 10
 		}
 	}
 	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -1072,13 +1085,13 @@ func (b *l2Bench) idle(ctx context.Context) error {
 		maxRSS, maxHWM = max(maxRSS, s.RSS), max(maxHWM, s.HWM)
 		used := (s.CPU - before[n].CPU).Seconds()
 		maxCPU = max(maxCPU, used)
-		rss = append(rss, fmt.Sprintf("%s %.1f", n, mib(s.RSS)))
+		rss = append(rss, s.rssDetail(n))
 		hwm = append(hwm, fmt.Sprintf("%s %.1f", n, mib(s.HWM)))
 		cpu = append(cpu, fmt.Sprintf("%s %.2f", n, used))
 	}
 	sw, ev := statusWrites(req0, req1)
 	b.figure(BenchFigure{Name: fmt.Sprintf("speaker VmRSS with %d Services (max of %d)", total, len(rss)),
-		Measured: fmt.Sprintf("%.1f MiB", mib(maxRSS)), Target: "<= 60 MiB", Result: passIf(maxRSS <= targetRSS), Detail: strings.Join(rss, ", ")})
+		Measured: fmt.Sprintf("%.1f MiB", mib(maxRSS)), Target: "<= 60 MiB", Result: passIf(maxRSS <= targetRSS), Detail: "MiB: " + strings.Join(rss, ", ")})
 	b.figure(BenchFigure{Name: "speaker VmHWM (peak RSS, since start)", Measured: fmt.Sprintf("%.1f MiB", mib(maxHWM)),
 		Target: "<= 60 MiB", Result: passIf(maxHWM <= targetRSS), Detail: strings.Join(hwm, ", ")})
 	pct := 100 * maxCPU / b.o.IdleWindow.Seconds()
