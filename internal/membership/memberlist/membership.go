@@ -129,6 +129,7 @@ func (m *Membership) Run(ctx context.Context) error {
 		// Tell the others that we leave rather than fail (so that we drop
 		// out of their Known), then leave.
 		m.leaving.Store(true)
+		m.sayLeaving(list)
 		if err := list.UpdateNode(m.opts.LeaveTimeout); err != nil {
 			m.log.Info("announcing the graceful leave incomplete; some members may count us as failed", "err", err.Error())
 		}
@@ -351,6 +352,20 @@ func (m *Membership) handleMsg(buf []byte) {
 		return
 	}
 	now := time.Now()
+	if msg.kind == kindLeave {
+		m.mu.Lock()
+		e := m.table.leaveNotice(msg.name, msg.v, now)
+		if e.changed {
+			delete(m.peers, msg.name)
+			m.numLive.Store(int64(len(m.table.members())))
+		}
+		m.mu.Unlock()
+		if e.changed {
+			m.log.Info("member down", "peer", msg.name, "left", true)
+		}
+		m.apply(e)
+		return
+	}
 	m.mu.Lock()
 	var e effect
 	var relay *broadcast
@@ -588,6 +603,27 @@ func (m *Membership) sendTo(list *ml.Memberlist, msgs []outMsg) {
 		})
 	}
 	wg.Wait()
+}
+
+// sayLeaving tells every member straight away (one UDP packet each) that
+// this process leaves: memberlist's own leave reaches them only with the
+// next gossip rounds (UpdateNode, then Leave: up to two GossipIntervals),
+// and the next owners should take over at once.
+func (m *Membership) sayLeaving(list *ml.Memberlist) {
+	m.mu.Lock()
+	msg := encodeLeave(m.opts.NodeName, m.table.own.v)
+	peers := make([]ml.Node, 0, len(m.peers))
+	for name, n := range m.peers {
+		if name != m.opts.NodeName {
+			peers = append(peers, n)
+		}
+	}
+	m.mu.Unlock()
+	for i := range peers {
+		if err := list.SendBestEffort(&peers[i], msg); err != nil {
+			m.log.V(1).Info("telling a member we leave failed", "peer", peers[i].Name, "err", err.Error())
+		}
+	}
 }
 
 // nodeCopy copies what we use of n: its name and address.

@@ -128,6 +128,42 @@ func TestGracefulLeave(t *testing.T) {
 	c.wait(t)
 }
 
+// TestLeaveNotice: a member that shuts down tells the others straight
+// away; they drop it before memberlist's own leave would reach them. A
+// notice from an earlier process of a member changes nothing.
+func TestLeaveNotice(t *testing.T) {
+	a, b, c := three(t, nil)
+	c.SetClaims(at(t1, addrs(100, 3)...))
+	waitFor(t, "a sees c's claims", claimsOf(a, "c", at(t1, addrs(100, 3)...)))
+	c.mu.Lock()
+	cv := c.table.own.v
+	c.mu.Unlock()
+
+	a.handleMsg(encodeLeave("c", version{epoch: cv.epoch - 1}))
+	if diff := cmp.Diff([]string{"a", "b", "c"}, a.Members()); diff != "" {
+		t.Errorf("members after a stale notice (-want +got):\n%s", diff)
+	}
+	// What c's shutdown sends, delivered by hand: memberlist still
+	// has c alive, a drops it at once and no longer counts it as known.
+	a.handleMsg(encodeLeave("c", cv))
+	if diff := cmp.Diff([]string{"a", "b"}, a.Members()); diff != "" {
+		t.Errorf("members right after c's notice (-want +got):\n%s", diff)
+	}
+	if slices.Contains(a.Known(), "c") {
+		t.Errorf("known after c's notice: %v", a.Known())
+	}
+	if _, ok := a.Claims()["c"]; ok {
+		t.Error("a still has c's claims")
+	}
+
+	// Through the real shutdown, b hears it too.
+	start := time.Now()
+	c.cancel()
+	waitFor(t, "b drops c", hasMembers(b, "a", "b"))
+	t.Logf("b dropped c %v after its shutdown began", time.Since(start))
+	c.wait(t)
+}
+
 func TestSilentDeath(t *testing.T) {
 	a, b, c := three(t, nil)
 	c.SetClaims(at(t1, addrs(100, 3)...))

@@ -231,6 +231,17 @@ func (t *table) leave(name string, left bool, now time.Time) effect {
 	return effect{changed: true}
 }
 
+// leaveNotice handles name's word that it is leaving gracefully, sent
+// at version v: unless it comes from an earlier process of name (v older
+// than what we hold of it), name leaves.
+func (t *table) leaveNotice(name string, v version, now time.Time) effect {
+	r := t.recs[name]
+	if name == t.self || r == nil || !r.live || v.less(r.v) {
+		return effect{}
+	}
+	return t.leave(name, true, now)
+}
+
 // leaveAll marks every other member gone (we left the cluster); they
 // stay known, they did not leave.
 func (t *table) leaveAll(now time.Time) effect {

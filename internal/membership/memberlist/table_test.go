@@ -157,6 +157,29 @@ func TestTableLeaveAndRejoin(t *testing.T) {
 	}
 }
 
+// TestTableLeaveNotice: a member's own word that it leaves takes it out
+// (and out of Known) at once, unless it comes from an earlier process.
+func TestTableLeaveNotice(t *testing.T) {
+	tb := newTestTable()
+	tb.join("b", t0)
+	tb.merge(rec("b", 5, 3, c(1, 2)...), t0)
+	wantEffect(t, "notice from an earlier process", tb.leaveNotice("b", version{4, 9}, t0), effect{})
+	wantEffect(t, "notice from ourselves", tb.leaveNotice("self", version{9, 9}, t0), effect{})
+	wantEffect(t, "notice from a stranger", tb.leaveNotice("x", version{9, 9}, t0), effect{})
+	if diff := cmp.Diff([]string{"b", "self"}, tb.members()); diff != "" {
+		t.Errorf("members after ignored notices (-want +got):\n%s", diff)
+	}
+	wantEffect(t, "notice", tb.leaveNotice("b", version{5, 3}, t0), effect{changed: true})
+	if diff := cmp.Diff([]string{"self"}, tb.members()); diff != "" {
+		t.Errorf("members after b left (-want +got):\n%s", diff)
+	}
+	if got := tb.known(); !slices.Equal(got, []string{"self"}) {
+		t.Errorf("known after b left gracefully: %v, want [self]", got)
+	}
+	wantClaims(t, tb, map[string][]election.Claim{})
+	wantEffect(t, "memberlist's leave after the notice", tb.leave("b", true, t0), effect{})
+}
+
 func TestTableForgetsDepartedMembers(t *testing.T) {
 	tb := newTestTable()
 	tb.join("b", t0)

@@ -24,6 +24,9 @@ import (
 //	                                                    epoch, seq: the newest version of yours it heard of)
 //	kindReply  TCP     record                           the answer to kindPull
 //	kindState  push/pull  name count record*            every known claim set (name: sender)
+//	kindLeave  UDP     name epoch seq                   "I am leaving" (sent straight to every member
+//	                                                    on a graceful shutdown, ahead of memberlist's
+//	                                                    own leave; epoch, seq: the sender's version)
 //
 //	record  = name epoch seq claims
 //	name    = uvarint length, bytes (at most maxNameLen)
@@ -56,6 +59,7 @@ const (
 	kindPull   = 4
 	kindReply  = 5
 	kindState  = 6
+	kindLeave  = 7
 
 	maxNameLen = 1024
 
@@ -106,8 +110,8 @@ type message struct {
 	kind    byte
 	rec     wireRecord   // kindFull, kindReply
 	delta   wireDelta    // kindDelta
-	name    string       // kindNotice, kindPull, kindState (sender)
-	v       version      // kindNotice, kindPull
+	name    string       // kindNotice, kindPull, kindLeave, kindState (sender)
+	v       version      // kindNotice, kindPull, kindLeave
 	records []wireRecord // kindState
 }
 
@@ -217,6 +221,12 @@ func encodeDelta(d wireDelta) []byte {
 
 func encodeNotice(name string, v version) []byte {
 	b := appendName(header(kindNotice, len(name)+20), name)
+	b = binary.AppendUvarint(b, v.epoch)
+	return binary.AppendUvarint(b, v.seq)
+}
+
+func encodeLeave(name string, v version) []byte {
+	b := appendName(header(kindLeave, len(name)+20), name)
 	b = binary.AppendUvarint(b, v.epoch)
 	return binary.AppendUvarint(b, v.seq)
 }
@@ -421,7 +431,7 @@ func decode(b []byte) (message, error) {
 		if d.err == nil && m.delta.base >= m.delta.v.seq {
 			d.fail()
 		}
-	case kindNotice, kindPull:
+	case kindNotice, kindPull, kindLeave:
 		m.name = d.name()
 		m.v.epoch = d.uvarint()
 		m.v.seq = d.uvarint()

@@ -56,6 +56,7 @@ func TestWireRoundTrip(t *testing.T) {
 		},
 		{"notice", encodeNotice("n", version{3, 4}), message{kind: kindNotice, name: "n", v: version{3, 4}}},
 		{"pull", encodePull("asker", version{5, 6}), message{kind: kindPull, name: "asker", v: version{5, 6}}},
+		{"leave", encodeLeave("leaver", version{7, 8}), message{kind: kindLeave, name: "leaver", v: version{7, 8}}},
 		{
 			"state",
 			encodeState("sender", []wireRecord{rec, {name: "other", v: version{1, 1}, claims: at(t1, v6(300)...)}, {name: "empty"}}),
