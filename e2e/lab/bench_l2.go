@@ -91,6 +91,10 @@ type L2BenchOptions struct {
 	// NoFailovers stops after the scale, memory and idle figures (with
 	// KeepServices: a lab loaded for profiling).
 	NoFailovers bool
+	// Reuse keeps the Services an earlier run kept (KeepServices) and
+	// skips the spread and scale phases: failovers again without
+	// creating 10,000 Services again.
+	Reuse bool
 	// Log receives progress lines (default: discard).
 	Log io.Writer
 }
@@ -318,8 +322,10 @@ func (b *l2Bench) run(ctx context.Context) error {
 	if err := b.setup(ctx); err != nil {
 		return fmt.Errorf("set up: %w", err)
 	}
-	if err := b.spreadAndScale(ctx); err != nil {
-		return err
+	if !b.o.Reuse {
+		if err := b.spreadAndScale(ctx); err != nil {
+			return err
+		}
 	}
 	probes, err := b.probeServices(ctx)
 	if err != nil {
@@ -373,6 +379,10 @@ func (b *l2Bench) setup(ctx context.Context) error {
 	var svcs corev1.ServiceList
 	if err := b.cache.List(ctx, &svcs, client.InNamespace(BenchNamespace)); err != nil {
 		return err
+	}
+	if len(svcs.Items) > 0 && b.o.Reuse {
+		b.logf("reusing %d Services left by an earlier run", len(svcs.Items))
+		return nil
 	}
 	if len(svcs.Items) > 0 {
 		b.logf("deleting %d Services left by an earlier run", len(svcs.Items))

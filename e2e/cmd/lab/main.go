@@ -316,6 +316,7 @@ func bench(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.ReturnWatch, "return-watch", 5*time.Second, "how long a restored node is watched before settling")
 	fs.BoolVar(&o.KeepServices, "keep", false, "keep the bench's Services at the end")
 	fs.BoolVar(&o.NoFailovers, "no-failovers", false, "stop after the scale, memory and idle figures")
+	fs.BoolVar(&o.Reuse, "reuse", false, "reuse the Services an earlier run kept (--keep): no spread and scale phases")
 	_ = fs.Parse(args[1:])
 	for _, k := range strings.Split(*kinds, ",") {
 		switch k = strings.TrimSpace(k); k {

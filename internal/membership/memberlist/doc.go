@@ -102,8 +102,8 @@
 // members (TestSilentDeathTiming): median 0.75-0.77 s from the death to both
 // survivors' NotifyLeave with these defaults; 0.95 s with SuspicionMult 3;
 // 5.95 s with memberlist's LAN defaults (the figure MetalLB users see).
-// A graceful leave is seen by the others within about three gossip
-// rounds (150 ms measured: the leaving meta, then the leave; see below).
+// A graceful leave is seen by the others at once: the leaver tells each of
+// them in one UDP packet before memberlist's own leave (see below).
 //
 // The price of speed is false positives: a member that cannot answer a
 // probe within ~200 ms and refute a suspicion within ~400 ms (CPU
@@ -152,4 +152,10 @@
 // leaver as failed: it stays known, the safe side for a quorum guard.
 // A member killed silently (SIGKILL, crash, a test's abortSilently) stays
 // known until this process restarts.
+//
+// Both steps wait for gossip rounds (about 150 ms in all), so before them
+// Run sends every member a kindLeave message straight away (UDP, best
+// effort): its receivers drop the leaver from Members and Known at once,
+// unless the message is older than the leaver's record they hold (an
+// earlier process of it). A lost packet costs only the gossip rounds.
 package memberlist
