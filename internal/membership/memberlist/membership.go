@@ -170,6 +170,10 @@ func (m *Membership) config() *ml.Config {
 	c.GossipToTheDeadTime = gossipToTheDead
 	c.RetransmitMult = retransmitMult
 	c.TCPTimeout = tcpTimeout
+	// LZW on every probe and ack costs more CPU than it saves bytes
+	// (claims are compact already, push/pull is TCP). Members still read
+	// compressed messages, so speakers of either setting mix.
+	c.EnableCompression = false
 	if len(o.SecretKey) > 0 {
 		c.SecretKey = slices.Clone(o.SecretKey)
 	}
