@@ -24,15 +24,11 @@ func benchBGP(ctx context.Context, args []string) error {
 	fams := fs.String("families", "ipv4,ipv6", "families")
 	fs.BoolVar(&o.KeepServices, "keep", false, "keep the bench's Services at the end")
 	_ = fs.Parse(args)
-	var err error
-	if o.Families, err = parseFamilies(*fams); err != nil {
-		return err
-	}
-	l, err := attachForBench(*dir, *repo)
+	l, families, err := attachForBench(*dir, *repo, *fams)
 	if err != nil {
 		return err
 	}
-	o.Log = os.Stderr
+	o.Families, o.Log = families, os.Stderr
 	_, err = l.BenchBGP(ctx, o, os.Stdout)
 	return err
 }
@@ -53,17 +49,21 @@ func parseFamilies(list string) ([]lab.Family, error) {
 }
 
 // attachForBench attaches to the lab in dir for a benchmark, its progress
-// on standard error.
-func attachForBench(dir, repo string) (*lab.Lab, error) {
+// on standard error, and parses its families.
+func attachForBench(dir, repo, families string) (*lab.Lab, []lab.Family, error) {
+	fams, err := parseFamilies(families)
+	if err != nil {
+		return nil, nil, err
+	}
 	d, _, err := resolve(dir, repo)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	l, err := lab.Attach(d)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	l.SetLog(os.Stderr)
 	ctrllog.SetLogger(logr.Discard()) // the bench's caches log nothing useful
-	return l, nil
+	return l, fams, nil
 }

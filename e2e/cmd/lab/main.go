@@ -327,15 +327,11 @@ func bench(ctx context.Context, args []string) error {
 			return fmt.Errorf("unknown failure kind %q", k)
 		}
 	}
-	var err error
-	if o.Families, err = parseFamilies(*fams); err != nil {
-		return err
-	}
-	l, err := attachForBench(*dir, *repo)
+	l, families, err := attachForBench(*dir, *repo, *fams)
 	if err != nil {
 		return err
 	}
-	o.Log = os.Stderr
+	o.Families, o.Log = families, os.Stderr
 	_, err = l.BenchL2(ctx, o, os.Stdout)
 	return err
 }
