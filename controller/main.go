@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/go-logr/logr"
+	"go.uber.org/zap/zapcore"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -51,7 +52,8 @@ func main() {
 	certHosts := fs.String("webhook-cert-hosts", "", "extra DNS names or IPs for the webhook certificate, comma-separated")
 	fs.DurationVar(&opts.WebhookCertValidity, "webhook-cert-validity", opts.WebhookCertValidity, "lifetime of each webhook certificate; a new one replaces it when a third is left")
 	gcPercent := fs.Int("gc-percent", 50, "Go GC target percentage when $GOGC is unset (lower: less memory, more CPU)")
-	zapOpts := zap.Options{}
+	// Millisecond timestamps: failovers are read from these logs.
+	zapOpts := zap.Options{TimeEncoder: zapcore.ISO8601TimeEncoder}
 	zapOpts.BindFlags(fs)
 	_ = fs.Parse(os.Args[1:])
 	opts.QPS = float32(*qps)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"go.uber.org/zap/zapcore"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -42,7 +43,8 @@ func main() {
 	qps := fs.Float64("kube-api-qps", float64(opts.QPS), "requests per second to the API server")
 	fs.IntVar(&opts.Burst, "kube-api-burst", opts.Burst, "burst of requests to the API server")
 	gcPercent := fs.Int("gc-percent", 50, "Go GC target percentage when $GOGC is unset (lower: less memory, more CPU)")
-	zapOpts := zap.Options{}
+	// Millisecond timestamps: failovers are read from these logs.
+	zapOpts := zap.Options{TimeEncoder: zapcore.ISO8601TimeEncoder}
 	zapOpts.BindFlags(fs)
 	_ = fs.Parse(os.Args[1:])
 	opts.QPS = float32(*qps)
