@@ -230,8 +230,7 @@ func (w *BGPStatusWriter) syncSessions(ctx context.Context) error {
 		} else if sessionStatusEqual(obj.Status, want) {
 			continue
 		}
-		obj.Status = want
-		if err := w.Client.Status().Update(ctx, obj); err != nil {
+		if err := patchStatus(ctx, w.Client, obj, func() { obj.Status = want }); err != nil {
 			firstErr = keepFirst(firstErr, err)
 		}
 	}
@@ -345,8 +344,7 @@ func (w *BGPStatusWriter) syncServices(ctx context.Context) error {
 		} else if serviceStatusEqual(obj.Status, want) {
 			continue
 		}
-		obj.Status = want
-		if err := w.Client.Status().Update(ctx, obj); err != nil {
+		if err := patchStatus(ctx, w.Client, obj, func() { obj.Status = want }); err != nil {
 			firstErr = keepFirst(firstErr, err)
 		}
 		if ctx.Err() != nil {

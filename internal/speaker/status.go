@@ -187,12 +187,23 @@ func (w *StatusWriter) sync(ctx context.Context) error {
 			}
 			obj = obj.DeepCopy()
 		}
-		obj.Status = want
-		if err := w.Client.Status().Update(ctx, obj); err != nil {
+		if err := patchStatus(ctx, w.Client, obj, func() { obj.Status = want }); err != nil {
 			firstErr = keepFirst(firstErr, err)
 		}
 	}
 	return firstErr
+}
+
+// patchStatus applies set to obj and writes the difference to its status
+// subresource as a merge patch. Each node writes only its own status
+// objects, so no optimistic lock: an update carrying the cache's
+// resourceVersion conflicts whenever the cache has not yet seen this
+// writer's previous write (BGPSessionStatus counts change with every
+// Service).
+func patchStatus(ctx context.Context, c client.Client, obj client.Object, set func()) error {
+	orig := obj.DeepCopyObject().(client.Object)
+	set()
+	return c.Status().Patch(ctx, obj, client.MergeFrom(orig))
 }
 
 func statusEqual(a, b v1beta1.ServiceL2StatusStatus) bool {
