@@ -508,7 +508,7 @@ func nodeFrom(n *corev1.Node) Node {
 
 // announcedServices lists the Services Herald serves that have addresses,
 // from store (the informer's own objects, read only) when set, else
-// through c.
+// through c. The IPs slices are the cache's: callers only read them.
 func announcedServices(ctx context.Context, c client.Reader, store interface{ List() []any }, class servicereq.Class) ([]Service, error) {
 	var out []Service
 	if store != nil {
