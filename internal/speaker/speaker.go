@@ -365,7 +365,7 @@ func (l *L2Loop) event(ctx context.Context, key model.ServiceKey, msg string) {
 func serviceForEvent(ctx context.Context, c client.Reader, store interface{ List() []any }, key model.ServiceKey) runtime.Object {
 	if s, ok := store.(interface {
 		GetByKey(string) (any, bool, error)
-	}); ok && store != nil {
+	}); ok {
 		o, exists, err := s.GetByKey(key.Namespace + "/" + key.Name)
 		if err != nil || !exists {
 			return nil

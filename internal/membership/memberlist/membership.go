@@ -357,17 +357,9 @@ func (m *Membership) handleMsg(buf []byte) {
 	}
 	now := time.Now()
 	if msg.kind == kindLeave {
-		m.mu.Lock()
-		e := m.table.leaveNotice(msg.name, msg.v, now)
-		if e.changed {
-			delete(m.peers, msg.name)
-			m.numLive.Store(int64(len(m.table.members())))
-		}
-		m.mu.Unlock()
-		if e.changed {
-			m.log.Info("member down", "peer", msg.name, "left", true)
-		}
-		m.apply(e)
+		// memberlist still has the leaver alive: forget its address only
+		// if the notice took effect (not one from an earlier process).
+		m.drop(msg.name, true, false, func() effect { return m.table.leaveNotice(msg.name, msg.v, now) })
 		return
 	}
 	m.mu.Lock()
@@ -449,9 +441,18 @@ func (m *Membership) memberUpdated(n *ml.Node) {
 
 // memberDown handles a member that failed or, when left, left gracefully.
 func (m *Membership) memberDown(name string, left bool) {
+	m.drop(name, left, true, func() effect { return m.table.leave(name, left, time.Now()) })
+}
+
+// drop applies change, a member's departure from the table, under the
+// lock, and forgets the member's address when forget is set or the
+// change took effect.
+func (m *Membership) drop(name string, left, forget bool, change func() effect) {
 	m.mu.Lock()
-	delete(m.peers, name)
-	e := m.table.leave(name, left, time.Now())
+	e := change()
+	if forget || e.changed {
+		delete(m.peers, name)
+	}
 	m.numLive.Store(int64(len(m.table.members())))
 	m.mu.Unlock()
 	if e.changed {
