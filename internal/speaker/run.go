@@ -270,7 +270,7 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	// interface changes (kick) at once: they are failovers. The
 	// ServiceL2Status objects are the status writer's business: their
 	// events kick it, not the loop.
-	toLoop := batchedEvents{delay: loop.BatchDelay}
+	toLoop := batchedEvents{delay: loop.BatchDelay, changed: loop.invalidatePlans}
 	statusEvents := handler.TypedFuncs[*v1beta1.ServiceL2Status, reconcile.Request]{
 		CreateFunc: func(context.Context, event.TypedCreateEvent[*v1beta1.ServiceL2Status], workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			status.Kick()
@@ -326,7 +326,17 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		memberCtx, stopMembers := context.WithCancel(context.Background())
 		defer stopMembers()
 		wg.Go(func() {
-			if err := runMembership(memberCtx, mgr, members, opts, kick.kick, log); err != nil {
+			// A member gone: the planned takeover at once, then the pass
+			// (a moment later, when the takeover's gratuitous
+			// announcements have had the CPU).
+			changed := func() {
+				if loop.TakeOver() {
+					kick.kickAfter(takeoverPassDelay)
+					return
+				}
+				kick.kick()
+			}
+			if err := runMembership(memberCtx, mgr, members, opts, changed, log); err != nil {
 				errc <- err
 			}
 		})
@@ -357,25 +367,36 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 
 // batchedEvents enqueues the loop's key delay() after an event; events
 // meanwhile join the same pass (the delaying queue keeps the earliest
-// time of a waiting key).
-type batchedEvents struct{ delay func() time.Duration }
+// time of a waiting key). Every event also calls changed at once (the
+// takeover plans are void from then on).
+type batchedEvents struct {
+	delay   func() time.Duration
+	changed func()
+}
 
 var _ handler.EventHandler = batchedEvents{}
 
-func (b batchedEvents) Create(_ context.Context, _ event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+func (b batchedEvents) enqueue(q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	if b.changed != nil {
+		b.changed()
+	}
 	q.AddAfter(LoopKey, b.delay())
+}
+
+func (b batchedEvents) Create(_ context.Context, _ event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	b.enqueue(q)
 }
 
 func (b batchedEvents) Update(_ context.Context, _ event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	q.AddAfter(LoopKey, b.delay())
+	b.enqueue(q)
 }
 
 func (b batchedEvents) Delete(_ context.Context, _ event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	q.AddAfter(LoopKey, b.delay())
+	b.enqueue(q)
 }
 
 func (b batchedEvents) Generic(_ context.Context, _ event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	q.AddAfter(LoopKey, b.delay())
+	b.enqueue(q)
 }
 
 // kicker enqueues the loop's single key from outside the API server's
@@ -403,6 +424,19 @@ func (k *kicker) kick() {
 		q.Add(LoopKey)
 	}
 }
+
+// kickAfter enqueues the loop's key after d (sooner if kicked meanwhile).
+func (k *kicker) kickAfter(d time.Duration) {
+	k.mu.Lock()
+	q := k.q
+	k.mu.Unlock()
+	if q != nil {
+		q.AddAfter(LoopKey, d)
+	}
+}
+
+// takeoverPassDelay is how long the pass waits after a planned takeover.
+const takeoverPassDelay = 100 * time.Millisecond
 
 // interfaceList caches the node's interfaces, refreshed on kernel
 // notifications.

@@ -91,6 +91,13 @@ type L2Loop struct {
 	// to at the last reconcile: when neither changes, the responders, the
 	// claims and the status already are what they should be.
 	lastIfaces map[string][]string
+
+	// Takeover plans (plan.go). planGen counts input changes; planMu
+	// guards plans and planTimer.
+	planGen   atomic.Uint64
+	planMu    sync.Mutex
+	plans     *takeoverPlans
+	planTimer *time.Timer
 }
 
 // joinedService is a Service that started sharing an IP this node
@@ -150,6 +157,8 @@ func (l *L2Loop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 			}
 		}
 	}
+	l.invalidatePlans()
+	gen := l.planGen.Load()
 	snap, err := l.snapshot(ctx)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -245,6 +254,7 @@ func (l *L2Loop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 	if !changed && len(gained) == 0 && len(lost) == 0 && l.lastIfaces != nil && maps.EqualFunc(resolved, l.lastIfaces, slices.Equal) {
 		// Nothing this node does changes: keep the responders, the
 		// claims and the status as they are.
+		l.schedulePlans(gen, snap)
 		return reconcile.Result{}, nil
 	}
 	l.lastIfaces = resolved
@@ -288,17 +298,37 @@ func (l *L2Loop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 		l.Metrics.AnnouncedIPs.WithLabelValues("ndp").Set(float64(n6))
 	}
 
+	var events []assignedEvent
+	if len(gained) > logEach {
+		l.Log.Info("announcing", "addresses", len(gained), "node", l.NodeName)
+	}
 	for _, a := range gained {
-		l.Log.Info("announcing", "ip", a.IP.String(), "pool", a.Pool, "node", l.NodeName)
+		if len(gained) <= logEach {
+			l.Log.Info("announcing", "ip", a.IP.String(), "pool", a.Pool, "node", l.NodeName)
+		}
 		for _, key := range a.Services {
-			l.event(ctx, key, fmt.Sprintf("announcing %s from node %s", a.IP, l.NodeName))
+			events = append(events, assignedEvent{key, a.IP})
 		}
 	}
 	for _, js := range joined {
-		l.event(ctx, js.key, fmt.Sprintf("announcing %s from node %s", js.ip, l.NodeName))
+		events = append(events, assignedEvent{js.key, js.ip})
 	}
-	for _, ip := range lost {
-		l.Log.Info("stopped announcing", "ip", ip.String(), "node", l.NodeName)
+	if len(events) > logEach {
+		// A takeover: the gratuitous announcements go out now; the events
+		// wait a moment rather than compete with them for the CPU.
+		go func() {
+			time.Sleep(takeoverEventDelay)
+			l.events(context.WithoutCancel(ctx), events)
+		}()
+	} else {
+		l.events(ctx, events)
+	}
+	if len(lost) > logEach {
+		l.Log.Info("stopped announcing", "addresses", len(lost), "node", l.NodeName)
+	} else {
+		for _, ip := range lost {
+			l.Log.Info("stopped announcing", "ip", ip.String(), "node", l.NodeName)
+		}
 	}
 	if l.Status != nil {
 		l.Status.Set(l.statusView(next, resolve))
@@ -307,8 +337,14 @@ func (l *L2Loop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 		l.lastIfaces = nil // try again in full
 		return reconcile.Result{}, fmt.Errorf("responders: arp: %v, ndp: %v", errARP, errNDP)
 	}
+	l.schedulePlans(gen, snap)
 	return reconcile.Result{}, nil
 }
+
+// logEach is how many addresses gained or lost in one pass are logged one
+// by one; more (a takeover of a whole node's addresses) make one line, and
+// the Services' nodeAssigned events and ServiceL2Status say which.
+const logEach = 32
 
 // healSettle is how long at most a speaker that regained quorum (a
 // healed partition) waits, held, for the rest of the known members to be
@@ -353,9 +389,21 @@ func (l *L2Loop) now() time.Time {
 	return time.Now()
 }
 
-func (l *L2Loop) event(ctx context.Context, key model.ServiceKey, msg string) {
-	if obj := serviceForEvent(ctx, l.Client, l.ServiceStore, key); obj != nil {
-		l.Recorder.Event(obj, corev1.EventTypeNormal, "nodeAssigned", msg)
+// assignedEvent is a nodeAssigned event due: Service key now announced
+// through ip from this node.
+type assignedEvent struct {
+	key model.ServiceKey
+	ip  netip.Addr
+}
+
+// takeoverEventDelay is how long the events of a takeover wait.
+const takeoverEventDelay = 250 * time.Millisecond
+
+func (l *L2Loop) events(ctx context.Context, evs []assignedEvent) {
+	for _, e := range evs {
+		if obj := serviceForEvent(ctx, l.Client, l.ServiceStore, e.key); obj != nil {
+			l.Recorder.Event(obj, corev1.EventTypeNormal, "nodeAssigned", fmt.Sprintf("announcing %s from node %s", e.ip, l.NodeName))
+		}
 	}
 }
 

@@ -94,6 +94,10 @@ func (w *StatusWriter) Start(ctx context.Context) error {
 	}
 }
 
+// deleteAllMin is how many stale objects, with none wanted, are deleted by
+// one DeleteAllOf rather than one by one.
+const deleteAllMin = 16
+
 // L2StatusName is the name of the ServiceL2Status for a Service and node.
 func L2StatusName(node string, key model.ServiceKey) string {
 	sum := sha256.Sum256([]byte(key.Namespace + "/" + key.Name))
@@ -127,6 +131,16 @@ func (w *StatusWriter) sync(ctx context.Context) error {
 	keep := make(map[string]bool, len(desired))
 	for key := range desired {
 		keep[L2StatusName(w.NodeName, key)] = true
+	}
+	if len(desired) == 0 && len(existing) >= deleteAllMin {
+		// A restarted speaker owns nothing (no failback): one request
+		// instead of one per Service.
+		err := w.Client.DeleteAllOf(ctx, &v1beta1.ServiceL2Status{}, client.InNamespace(w.Namespace),
+			client.MatchingLabels{v1beta1.LabelNodeName: w.NodeName})
+		if err == nil {
+			return nil
+		}
+		w.Log.Info("deleting this node's ServiceL2Status objects at once failed; deleting them one by one", "reason", err.Error())
 	}
 	var firstErr error
 	writes := 0

@@ -129,3 +129,46 @@ func TestStatusWriterRestartsOnNewerDesired(t *testing.T) {
 		t.Errorf("statuses after the newer desired state (-want +got):\n%s", d)
 	}
 }
+
+// TestStatusWriterDeletesAllAtOnce: a speaker that owns nothing (it
+// restarted) removes its many objects with one request, and only its own.
+func TestStatusWriterDeletesAllAtOnce(t *testing.T) {
+	ctx := context.Background()
+	var objs []client.Object
+	for _, node := range []string{"n1", "n2"} {
+		for i := range deleteAllMin {
+			key := svcKey(fmt.Sprintf("s%02d", i))
+			objs = append(objs, &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{Namespace: v1beta1.Namespace,
+				Name: L2StatusName(node, key), Labels: map[string]string{v1beta1.LabelNodeName: node}}})
+		}
+	}
+	deletes, deleteAlls := 0, 0
+	c := statusClient(t, interceptor.Funcs{
+		Delete: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.DeleteOption) error {
+			deletes++
+			return c.Delete(ctx, o, opts...)
+		},
+		DeleteAllOf: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.DeleteAllOfOption) error {
+			deleteAlls++
+			return c.DeleteAllOf(ctx, o, opts...)
+		},
+	}, objs...)
+	w := NewStatusWriter(c, v1beta1.Namespace, "n1", logr.Discard())
+	w.Set(map[model.ServiceKey]L2StatusEntry{})
+	if err := w.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if deleteAlls != 1 || deletes != 0 {
+		t.Errorf("%d DeleteAllOf and %d Delete calls, want 1 and 0", deleteAlls, deletes)
+	}
+	if got := statuses(t, c); len(got) != 0 {
+		t.Errorf("n1 still has %d objects", len(got))
+	}
+	var left v1beta1.ServiceL2StatusList
+	if err := c.List(ctx, &left, client.MatchingLabels{v1beta1.LabelNodeName: "n2"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(left.Items) != deleteAllMin {
+		t.Errorf("n2 has %d objects left, want %d", len(left.Items), deleteAllMin)
+	}
+}

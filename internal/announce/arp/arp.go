@@ -12,6 +12,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/packet"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/herald-lb/herald/internal/announce/ifaces"
 	"github.com/herald-lb/herald/internal/announce/internal/responder"
@@ -92,9 +94,42 @@ type listenFunc func(iface ifaces.Interface) (packetConn, error)
 // etherTypeARP is the Ethernet type of ARP frames.
 const etherTypeARP = 0x0806
 
-// listen opens a raw AF_PACKET socket for ARP frames on the interface.
+// listen opens a raw AF_PACKET socket for ARP requests on the interface.
+// The kernel keeps the rest from the reader: replies (a takeover by another
+// node broadcasts thousands of gratuitous ones) through requestFilter, and
+// the frames this host sends through PACKET_IGNORE_OUTGOING (Linux 4.20;
+// without it they are read and dropped).
 func listen(iface ifaces.Interface) (packetConn, error) {
-	return packet.Listen(iface.Net(), packet.Raw, etherTypeARP, nil)
+	c, err := packet.Listen(iface.Net(), packet.Raw, etherTypeARP, &packet.Config{Filter: requestFilter})
+	if err != nil {
+		return nil, err
+	}
+	if rc, err := c.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
+		})
+	}
+	return c, nil
+}
+
+// arpOpOffset is where the ARP operation is in an Ethernet frame.
+const arpOpOffset = ethHeaderLen + 6
+
+// requestFilter passes ARP requests (operation 1) and drops every other
+// frame.
+var requestFilter = mustAssemble([]bpf.Instruction{
+	bpf.LoadAbsolute{Off: arpOpOffset, Size: 2},
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(arp.OperationRequest), SkipTrue: 1},
+	bpf.RetConstant{Val: 0xffff},
+	bpf.RetConstant{Val: 0},
+})
+
+func mustAssemble(prog []bpf.Instruction) []bpf.RawInstruction {
+	raw, err := bpf.Assemble(prog)
+	if err != nil {
+		panic(err)
+	}
+	return raw
 }
 
 type protocol struct {
@@ -131,8 +166,9 @@ func (p protocol) Open(i ifaces.Interface) (responder.Conn, error) {
 
 // conn is the ARP side of one interface.
 type conn struct {
-	pc  packetConn
-	mac net.HardwareAddr
+	pc   packetConn
+	mac  net.HardwareAddr
+	grat [2][]byte // Announce's frames, built on first use
 }
 
 var _ responder.Conn = (*conn)(nil)
@@ -167,20 +203,35 @@ func (c *conn) handle(frame []byte, a responder.Answerer) {
 	})
 }
 
-func (c *conn) Announce(ip netip.Addr) (int, error) {
-	sent := 0
-	var firstErr error
-	for _, f := range gratuitousFrames(c.mac, ip) {
-		if err := c.write(f, broadcast); err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		sent++
+// Forms: a gratuitous ARP request and a gratuitous ARP reply. Linux
+// updates an existing neighbour entry on either; other hosts may heed only
+// one of them.
+func (c *conn) Forms() int { return 2 }
+
+// Announce sends from a per-form template with the address patched in:
+// a takeover sends thousands, and the sender should not allocate (nor be
+// drafted into garbage collection) meanwhile. It runs under the link's
+// lock, like every write.
+func (c *conn) Announce(ip netip.Addr, form int) error {
+	if c.grat[form] == nil {
+		c.grat[form] = gratuitousFrame(c.mac, netip.IPv4Unspecified(), form)
 	}
-	return sent, firstErr
+	f := c.grat[form]
+	a := ip.As4()
+	copy(f[senderIPOffset:], a[:])
+	copy(f[targetIPOffset:], a[:])
+	_, err := c.pc.WriteTo(f, broadcastAddr)
+	return err
 }
+
+// Where the ARP sender and target protocol addresses are in an Ethernet
+// frame.
+const (
+	senderIPOffset = ethHeaderLen + 14
+	targetIPOffset = ethHeaderLen + 24
+)
+
+var broadcastAddr = &packet.Addr{HardwareAddr: broadcast}
 
 func (c *conn) Join(netip.Addr) error  { return nil }
 func (c *conn) Leave(netip.Addr) error { return nil }
@@ -255,13 +306,13 @@ func replyFrame(req request, mac net.HardwareAddr) []byte {
 	return frame(req.senderMAC, mac, arp.OperationReply, req.targetIP, req.senderMAC, req.senderIP)
 }
 
-// gratuitousFrames are the two announcements of ip at mac: a request and a
-// reply, both broadcast.
-func gratuitousFrames(mac net.HardwareAddr, ip netip.Addr) [][]byte {
-	return [][]byte{
-		frame(broadcast, mac, arp.OperationRequest, ip, zeroMAC, ip),
-		frame(broadcast, mac, arp.OperationReply, ip, mac, ip),
+// gratuitousFrame is an announcement of ip at mac, broadcast: form 0 is
+// a request for ip from ip, form 1 a reply.
+func gratuitousFrame(mac net.HardwareAddr, ip netip.Addr, form int) []byte {
+	if form == 0 {
+		return frame(broadcast, mac, arp.OperationRequest, ip, zeroMAC, ip)
 	}
+	return frame(broadcast, mac, arp.OperationReply, ip, mac, ip)
 }
 
 // frame builds an Ethernet ARP frame from mac (also the sender MAC).

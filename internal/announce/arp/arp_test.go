@@ -18,6 +18,7 @@ import (
 	"github.com/mdlayher/packet"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"golang.org/x/net/bpf"
 
 	"github.com/herald-lb/herald/internal/announce/ifaces"
 	"github.com/herald-lb/herald/internal/announce/internal/responder"
@@ -244,6 +245,44 @@ func TestGratuitousOnAdd(t *testing.T) {
 		}
 	}
 	c.quiet(t, 50*time.Millisecond)
+}
+
+// The kernel filter passes requests (gratuitous ones too, for conflict
+// logging) and drops replies and anything too short to be ARP.
+func TestRequestFilter(t *testing.T) {
+	vm, err := bpf.NewVM(mustDisassemble(t, requestFilter))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		frame []byte
+		pass  bool
+	}{
+		{"request", arpFrame(bcast, peerMAC, 1, peerMAC, peerIP, zero, vip1), true},
+		{"gratuitous request", arpFrame(bcast, peerMAC, 1, peerMAC, vip1, zero, vip1), true},
+		{"reply", arpFrame(ownMAC, peerMAC, 2, peerMAC, peerIP, ownMAC, vip1), false},
+		{"gratuitous reply", arpFrame(bcast, peerMAC, 2, peerMAC, vip1, peerMAC, vip1), false},
+		{"truncated", arpFrame(bcast, peerMAC, 1, peerMAC, peerIP, zero, vip1)[:arpOpOffset+1], false},
+	}
+	for _, tt := range tests {
+		n, err := vm.Run(tt.frame)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := n > 0; got != tt.pass {
+			t.Errorf("%s: passed = %v, want %v", tt.name, got, tt.pass)
+		}
+	}
+}
+
+func mustDisassemble(t *testing.T, raw []bpf.RawInstruction) []bpf.Instruction {
+	t.Helper()
+	prog, ok := bpf.Disassemble(raw)
+	if !ok {
+		t.Fatal("the filter does not disassemble")
+	}
+	return prog
 }
 
 func TestAnswers(t *testing.T) {

@@ -234,11 +234,11 @@ func (c *conn) handle(b []byte, cm *ipv6.ControlMessage, src netip.Addr, a respo
 	})
 }
 
-func (c *conn) Announce(ip netip.Addr) (int, error) {
-	if err := c.pc.WriteTo(unsolicited(ip, c.mac), c.send, allNodes); err != nil {
-		return 0, err
-	}
-	return 1, nil
+// Forms: one unsolicited neighbor advertisement (override set).
+func (c *conn) Forms() int { return 1 }
+
+func (c *conn) Announce(ip netip.Addr, _ int) error {
+	return c.pc.WriteTo(unsolicited(ip, c.mac), c.send, allNodes)
 }
 
 func (c *conn) Join(ip netip.Addr) error {

@@ -49,9 +49,11 @@ type Conn interface {
 	// error. For every valid request it calls a.Answer with the target
 	// address and a function that sends the answer.
 	Serve(a Answerer) error
-	// Announce sends the gratuitous packets for addr once and returns how
-	// many it sent.
-	Announce(addr netip.Addr) (int, error)
+	// Forms is how many different gratuitous packets announce an address
+	// (ARP: a request and a reply; NDP: one advertisement).
+	Forms() int
+	// Announce sends gratuitous packet form (0 <= form < Forms()) for addr.
+	Announce(addr netip.Addr, form int) error
 	// Join is called when addr starts being answered on the socket, Leave
 	// when it stops (NDP joins the solicited-node group; ARP does nothing).
 	Join(addr netip.Addr) error
@@ -573,6 +575,11 @@ type link struct {
 	owned addrSet
 	due   map[netip.Addr]*due
 
+	// conflictLogged is when a conflict was last logged;
+	// conflictsUnlogged counts those seen since. mu guards both.
+	conflictLogged    time.Time
+	conflictsUnlogged int
+
 	wake      chan struct{} // new announcements are due
 	done      chan struct{} // closed when the link is closed
 	closeOnce sync.Once
@@ -654,14 +661,29 @@ func (l *link) Answer(target netip.Addr, reply func() error) {
 	l.responses.Inc()
 }
 
+// conflictLogEvery is how often at most a conflict is logged per link; the
+// others meanwhile are counted in the next line. A handover shows thousands
+// of them: the new owner announces while the old one still answers.
+const conflictLogEvery = 10 * time.Second
+
 // Conflict implements Answerer.
 func (l *link) Conflict(target netip.Addr, from net.HardwareAddr) {
 	l.mu.Lock()
 	_, ok := l.owned[target]
-	l.mu.Unlock()
-	if ok {
-		l.log.Info("another host announces an address this node answers for", "ip", target, "mac", from.String())
+	if !ok {
+		l.mu.Unlock()
+		return
 	}
+	now := time.Now()
+	if now.Sub(l.conflictLogged) < conflictLogEvery {
+		l.conflictsUnlogged++
+		l.mu.Unlock()
+		return
+	}
+	more := l.conflictsUnlogged
+	l.conflictLogged, l.conflictsUnlogged = now, 0
+	l.mu.Unlock()
+	l.log.Info("another host announces an address this node answers for", "ip", target, "mac", from.String(), "notLogged", more)
 }
 
 // announceLoop sends due announcements until the link closes.
@@ -683,49 +705,98 @@ func (l *link) announceLoop() {
 	}
 }
 
+// announceChunk is how many addresses a burst announces between two
+// takes of the link's lock, so that answers are not held up by a large
+// takeover.
+const announceChunk = 64
+
 // announceDue sends the announcements due at now and returns when the next
-// ones are due (false: none pending).
+// ones are due (false: none pending). A takeover of many addresses is sent
+// form by form: every address gets its first packet before any gets its
+// second, so the last address is not kept waiting by the others' repeats.
 func (l *link) announceDue(now time.Time) (time.Time, bool) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	select {
 	case <-l.done:
+		l.mu.Unlock()
 		return time.Time{}, false
 	default:
 	}
-	var (
-		next     time.Time
-		pending  bool
-		failed   int
-		firstErr error
-	)
 	if len(l.due) > 0 && l.gate != nil && !l.gate(true) {
 		// Held: look again in a moment.
+		l.mu.Unlock()
 		return now.Add(gateRetry), true
 	}
+	var batch []netip.Addr
 	for a, d := range l.due {
 		if !d.at.After(now) {
-			n, err := l.conn.Announce(a)
-			l.gratuitous.Add(float64(n))
-			if err != nil {
-				failed++
-				if firstErr == nil {
-					firstErr = err
-				}
-			}
-			d.left--
-			if d.left <= 0 {
-				delete(l.due, a)
-				continue
-			}
-			d.at = now.Add(l.interval)
+			batch = append(batch, a)
 		}
+	}
+	l.mu.Unlock()
+
+	var (
+		sent, failed int
+		firstErr     error
+	)
+	for form := range l.conn.Forms() {
+		for start := 0; start < len(batch); start += announceChunk {
+			l.mu.Lock()
+			select {
+			case <-l.done:
+				l.mu.Unlock()
+				return time.Time{}, false
+			default:
+			}
+			for _, a := range batch[start:min(start+announceChunk, len(batch))] {
+				// Skip an address given up (or given up and taken again)
+				// since the burst began.
+				if d, ok := l.due[a]; !ok || d.at.After(now) {
+					continue
+				}
+				if err := l.conn.Announce(a, form); err != nil {
+					failed++
+					if firstErr == nil {
+						firstErr = err
+					}
+					continue
+				}
+				sent++
+			}
+			l.mu.Unlock()
+		}
+	}
+	l.gratuitous.Add(float64(sent))
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	end := time.Now()
+	for _, a := range batch {
+		d, ok := l.due[a]
+		if !ok || d.at.After(now) {
+			continue
+		}
+		d.left--
+		if d.left <= 0 {
+			delete(l.due, a)
+			continue
+		}
+		d.at = end.Add(l.interval)
+	}
+	var (
+		next    time.Time
+		pending bool
+	)
+	for _, d := range l.due {
 		if !pending || d.at.Before(next) {
 			next, pending = d.at, true
 		}
 	}
 	if failed > 0 {
 		l.log.Info("sending gratuitous announcements failed", "failed", failed, "reason", firstErr.Error())
+	}
+	if len(batch) >= announceChunk {
+		l.log.Info("announced addresses", "addresses", len(batch), "packets", sent, "took", end.Sub(now).String())
 	}
 	return next, pending
 }

@@ -60,6 +60,8 @@ type event struct {
 
 type fakeConn struct {
 	iface  ifaces.Interface
+	mu     sync.Mutex
+	forms  []int // the form of every packet sent, in order
 	fail   chan error
 	closed chan struct{}
 	once   sync.Once
@@ -77,9 +79,17 @@ func (c *fakeConn) Serve(a Answerer) error {
 	}
 }
 
-func (c *fakeConn) Announce(a netip.Addr) (int, error) {
-	c.events <- event{"announce", a, time.Now()}
-	return 2, nil
+func (c *fakeConn) Forms() int { return 2 }
+
+// Announce records the first form only: an event per address and round.
+func (c *fakeConn) Announce(a netip.Addr, form int) error {
+	c.mu.Lock()
+	c.forms = append(c.forms, form)
+	c.mu.Unlock()
+	if form == 0 {
+		c.events <- event{"announce", a, time.Now()}
+	}
+	return nil
 }
 
 func (c *fakeConn) Join(a netip.Addr) error  { c.events <- event{"join", a, time.Now()}; return nil }
@@ -306,6 +316,38 @@ func TestReconcileOpensJoinsAndAnnounces(t *testing.T) {
 	h.reconcile(t, map[string][]netip.Addr{"eth0": {ip2, ip1}})
 	c.quiet(t, 50*time.Millisecond)
 	h.noOpen(t, 10*time.Millisecond)
+}
+
+// A takeover of many addresses sends every address's first packet before
+// any address's second.
+func TestBurstSendsFirstFormsFirst(t *testing.T) {
+	h := start(t, Options{Gratuitous: 1})
+	var addrs []netip.Addr
+	for i := range 5 * announceChunk {
+		addrs = append(addrs, netip.AddrFrom4([4]byte{172, 31, byte(i >> 8), byte(i)}))
+	}
+	h.reconcile(t, map[string][]netip.Addr{"eth0": addrs})
+	c := h.opened(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.mu.Lock()
+		forms := slices.Clone(c.forms)
+		c.mu.Unlock()
+		if len(forms) == 2*len(addrs) {
+			first := slices.Index(forms, 1)
+			if first != len(addrs) || slices.Contains(forms[first:], 0) {
+				t.Fatalf("the first reply form is packet %d of %d, want %d (all requests first)", first, len(forms), len(addrs))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d packets sent, want %d", len(forms), 2*len(addrs))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := value(h.metrics.GratuitousSent.WithLabelValues("fake", "eth0")); got != float64(2*len(addrs)) {
+		t.Errorf("GratuitousSent = %v, want %d", got, 2*len(addrs))
+	}
 }
 
 func TestAnnouncementSchedule(t *testing.T) {

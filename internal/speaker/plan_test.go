@@ -1,0 +1,170 @@
+package speaker
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/herald-lb/herald/internal/election"
+)
+
+// fakeMembership is a Membership the test sets: live members and the
+// other members' claims; this node's claims are what the loop set.
+type fakeMembership struct {
+	mu     sync.Mutex
+	self   string
+	live   []string
+	known  []string
+	others map[string][]election.Claim
+	mine   []election.Claim
+}
+
+func (m *fakeMembership) Members() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.live)
+}
+
+func (m *fakeMembership) Known() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.known)
+}
+
+func (m *fakeMembership) Claims() map[string][]election.Claim {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := maps.Clone(m.others)
+	if out == nil {
+		out = map[string][]election.Claim{}
+	}
+	out[m.self] = slices.Clone(m.mine)
+	return out
+}
+
+func (m *fakeMembership) SetClaims(c []election.Claim) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.mine = slices.Clone(c)
+}
+
+func (m *fakeMembership) Synced() bool { return true }
+
+func (m *fakeMembership) setLive(live ...string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.live = live
+}
+
+// planFixture is n1's loop in a three-node membership with 30 Services,
+// after a first pass and once its takeover plans are made.
+func planFixture(t *testing.T, extra ...client.Object) (*L2Loop, *recordingResponder, *fakeMembership) {
+	t.Helper()
+	old := planQuiet
+	planQuiet = 10 * time.Millisecond
+	t.Cleanup(func() { planQuiet = old })
+	objs := append([]client.Object{readyNode("n2"), readyNode("n3")}, extra...)
+	for i := range 30 {
+		objs = append(objs, lbService(fmt.Sprintf("s%02d", i), fmt.Sprintf("172.31.255.%d", 200+i)))
+	}
+	loop, _, arp, _, _ := loopFixture(t, objs...)
+	m := &fakeMembership{self: "n1", live: []string{"n1", "n2", "n3"}, known: []string{"n1", "n2", "n3"}}
+	loop.Membership = m
+	if _, err := loop.Reconcile(context.Background(), LoopKey); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(arp.calls[len(arp.calls)-1]["eth0"]); got != 10 {
+		t.Fatalf("n1 announces %d of 30 addresses, want 10", got)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		loop.planMu.Lock()
+		p := loop.plans
+		loop.planMu.Unlock()
+		if p != nil {
+			if len(p.plans) != 2 {
+				t.Fatalf("plans for %v, want n2 and n3", slices.Sorted(maps.Keys(p.plans)))
+			}
+			return loop, arp, m
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no takeover plans made")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+var addrCmp = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
+
+// When a member goes, the plan gives the responders at once what the pass
+// then computes.
+func TestTakeOverMatchesThePass(t *testing.T) {
+	loop, arp, m := planFixture(t)
+	before := len(arp.calls[len(arp.calls)-1]["eth0"])
+	m.setLive("n1", "n3")
+	if !loop.TakeOver() {
+		t.Fatal("TakeOver applied no plan")
+	}
+	planned := arp.calls[len(arp.calls)-1]
+	if len(planned["eth0"]) <= before {
+		t.Fatalf("the plan announces %d addresses, no more than the %d before", len(planned["eth0"]), before)
+	}
+	if _, err := loop.Reconcile(context.Background(), LoopKey); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(planned, arp.calls[len(arp.calls)-1], addrCmp); d != "" {
+		t.Errorf("the pass after the takeover differs from the plan (-plan +pass):\n%s", d)
+	}
+	if loop.TakeOver() {
+		t.Error("a plan was applied twice")
+	}
+}
+
+// A plan is void after any input change, and applies only to exactly the
+// member it was made for going.
+func TestTakeOverOnlyWhenValid(t *testing.T) {
+	t.Run("api event", func(t *testing.T) {
+		loop, arp, m := planFixture(t)
+		calls := len(arp.calls)
+		loop.invalidatePlans()
+		m.setLive("n1", "n3")
+		if loop.TakeOver() || len(arp.calls) != calls {
+			t.Error("a plan was applied after an input change")
+		}
+	})
+	t.Run("two members gone", func(t *testing.T) {
+		loop, arp, m := planFixture(t)
+		calls := len(arp.calls)
+		m.setLive("n1")
+		if loop.TakeOver() || len(arp.calls) != calls {
+			t.Error("a plan was applied with two members gone")
+		}
+	})
+	t.Run("no member gone", func(t *testing.T) {
+		loop, _, _ := planFixture(t)
+		if loop.TakeOver() {
+			t.Error("a plan was applied with every member live")
+		}
+	})
+	t.Run("no quorum", func(t *testing.T) {
+		// n4 and n5 are Ready Nodes whose speakers were seen, then
+		// failed: two of five live is no quorum.
+		loop, arp, m := planFixture(t, readyNode("n4"), readyNode("n5"))
+		calls := len(arp.calls)
+		m.mu.Lock()
+		m.known = []string{"n1", "n2", "n3", "n4", "n5"}
+		m.mu.Unlock()
+		m.setLive("n1", "n3")
+		if loop.TakeOver() || len(arp.calls) != calls {
+			t.Error("a plan was applied without quorum")
+		}
+	})
+}
