@@ -8,7 +8,10 @@
 //
 // The acting half (Speaker) watches the API server, keeps the snapshot,
 // reconciles the ARP and NDP responders to the desired set, gossips this
-// node's claims, and writes ServiceL2Status objects and events.
+// node's claims, and writes ServiceL2Status objects and events. When it
+// has been quiet for a second it also plans, for each other live member,
+// what this node takes over if that member goes (plan.go), so a takeover
+// starts before the pass that confirms it.
 //
 // BGP has the same two halves. ComputeBGP is pure: configuration,
 // Services, endpoints, Nodes and this node's name and addresses go in,

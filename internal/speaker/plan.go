@@ -169,7 +169,9 @@ func (l *L2Loop) TakeOver() bool {
 	if !ok {
 		return false
 	}
-	if l.Hold != nil && l.Hold.Held() != 0 {
+	if l.Hold != nil && (l.Hold.Held() != 0 || !l.Hold.Gate(true)) {
+		// Held, or this process just stood still (the gate finds its
+		// clock late): what it saw go may be its own stall.
 		return false
 	}
 	if !l.quorum(Snapshot{Live: live, Known: l.Membership.Known(), Nodes: p.snap.Nodes}) {

@@ -18,12 +18,18 @@
 //     interface's MAC to the requester's MAC with the owned address as
 //     sender IP.
 //   - Gratuitous ARP from another host for an owned address (sender IP
-//     equal to target IP) is not answered; it is logged as a conflict.
+//     equal to target IP) is not answered; it is logged as a conflict (at
+//     most once per 10 s and link, with a count of the others: a handover
+//     shows thousands while the old owner still answers).
+//   - The socket sees only ARP requests (a BPF filter drops replies in the
+//     kernel) and, with PACKET_IGNORE_OUTGOING, not the frames this host
+//     sends.
 //   - A newly taken address is announced in both forms, Gratuitous times:
 //     a broadcast request (sender IP = target IP = the address, target MAC
 //     zero) and a broadcast reply (target MAC = sender MAC, which Linux
 //     treats as gratuitous and applies at once, ignoring locktime).
-//     GratuitousSent counts packets, so two per round.
+//     GratuitousSent counts packets, so two per round. A round over many
+//     addresses sends every request before any reply.
 //   - Once Reconcile returns, a removed address is no longer answered.
 //
 // The engine behind Responder (desired state, per-interface sockets,
