@@ -2,11 +2,8 @@ package speaker
 
 import (
 	"maps"
-	"net/netip"
 	"slices"
 	"time"
-
-	"github.com/herald-lb/herald/internal/election"
 )
 
 // Takeover plans: what this node would announce if one other member went.
@@ -43,7 +40,7 @@ type takeoverPlans struct {
 
 // plan is the complete responder state after a takeover.
 type plan struct {
-	v4, v6 map[string][]netip.Addr
+	state  responderState
 	gained int
 }
 
@@ -80,20 +77,8 @@ func (l *L2Loop) makePlans(gen uint64, snap Snapshot) *takeoverPlans {
 	owned := maps.Clone(l.owned)
 	l.mu.Unlock()
 	out := &takeoverPlans{gen: gen, live: slices.Sorted(slices.Values(snap.Live)), snap: snap, plans: map[string]plan{}}
-	mine := make([]election.Claim, 0, len(owned))
-	for ip, o := range owned {
-		mine = append(mine, election.Claim{IP: ip, Epoch: o.epoch})
-	}
-	resolved := map[string][]string{}
-	resolve := func(spec []string) []string {
-		k := ifaceSpecKey(spec)
-		r, ok := resolved[k]
-		if !ok {
-			r = l.Interfaces.Resolve(spec)
-			resolved[k] = r
-		}
-		return r
-	}
+	mine := claimsOf(owned)
+	ifc := newIfaceCache(l.Interfaces)
 	for _, gone := range out.live {
 		if gone == l.NodeName {
 			continue
@@ -108,7 +93,7 @@ func (l *L2Loop) makePlans(gen uint64, snap Snapshot) *takeoverPlans {
 		// This node's claims as the pass just set them: the snapshot
 		// was read before.
 		without.Claims[l.NodeName] = mine
-		p := plan{v4: map[string][]netip.Addr{}, v6: map[string][]netip.Addr{}}
+		p := plan{state: newResponderState()}
 		for ip, a := range L2Desired(without) {
 			if a.Owner != l.NodeName {
 				continue
@@ -116,22 +101,12 @@ func (l *L2Loop) makePlans(gen uint64, snap Snapshot) *takeoverPlans {
 			if _, had := owned[ip]; !had {
 				p.gained++
 			}
-			for _, iface := range resolve(a.Interfaces) {
-				if ip.Is4() {
-					p.v4[iface] = append(p.v4[iface], ip)
-				} else {
-					p.v6[iface] = append(p.v6[iface], ip)
-				}
-			}
+			p.state.add(ip, ifc.resolve(a.Interfaces))
 		}
 		if p.gained == 0 {
 			continue
 		}
-		for _, m := range []map[string][]netip.Addr{p.v4, p.v6} {
-			for k := range m {
-				slices.SortFunc(m[k], netip.Addr.Compare)
-			}
-		}
+		p.state.sort()
 		out.plans[gone] = p
 	}
 	return out
@@ -183,8 +158,8 @@ func (l *L2Loop) TakeOver() bool {
 		return false
 	}
 	start := time.Now()
-	errARP := l.ARP.Reconcile(pl.v4)
-	errNDP := l.NDP.Reconcile(pl.v6)
+	errARP := l.ARP.Reconcile(pl.state.v4)
+	errNDP := l.NDP.Reconcile(pl.state.v6)
 	l.planMu.Lock()
 	l.plans = nil
 	l.planMu.Unlock()

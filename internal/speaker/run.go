@@ -416,16 +416,10 @@ func (k *kicker) source() source.Source {
 	})
 }
 
-func (k *kicker) kick() {
-	k.mu.Lock()
-	q := k.q
-	k.mu.Unlock()
-	if q != nil {
-		q.Add(LoopKey)
-	}
-}
+func (k *kicker) kick() { k.kickAfter(0) }
 
-// kickAfter enqueues the loop's key after d (sooner if kicked meanwhile).
+// kickAfter enqueues the loop's key after d (sooner if kicked meanwhile;
+// at once for d <= 0).
 func (k *kicker) kickAfter(d time.Duration) {
 	k.mu.Lock()
 	q := k.q

@@ -236,54 +236,29 @@ func (l *L2Loop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 			lost = append(lost, ip)
 		}
 	}
-	// Interfaces are resolved once per distinct spec (nil: the default
-	// set), not once per IP.
-	resolved := map[string][]string{}
-	resolve := func(spec []string) []string {
-		k := ifaceSpecKey(spec)
-		r, ok := resolved[k]
-		if !ok {
-			r = l.Interfaces.Resolve(spec)
-			resolved[k] = r
-		}
-		return r
-	}
+	ifc := newIfaceCache(l.Interfaces)
 	for _, o := range next {
-		resolve(o.interfaces)
+		ifc.resolve(o.interfaces)
 	}
-	if !changed && len(gained) == 0 && len(lost) == 0 && l.lastIfaces != nil && maps.EqualFunc(resolved, l.lastIfaces, slices.Equal) {
+	if !changed && len(gained) == 0 && len(lost) == 0 && l.lastIfaces != nil && maps.EqualFunc(ifc.seen, l.lastIfaces, slices.Equal) {
 		// Nothing this node does changes: keep the responders, the
 		// claims and the status as they are.
 		l.schedulePlans(gen, snap)
 		return reconcile.Result{}, nil
 	}
-	l.lastIfaces = resolved
+	l.lastIfaces = ifc.seen
 
-	v4, v6 := map[string][]netip.Addr{}, map[string][]netip.Addr{}
+	state := newResponderState()
 	for ip, o := range next {
-		for _, iface := range resolve(o.interfaces) {
-			if ip.Is4() {
-				v4[iface] = append(v4[iface], ip)
-			} else {
-				v6[iface] = append(v6[iface], ip)
-			}
-		}
+		state.add(ip, ifc.resolve(o.interfaces))
 	}
-	for _, m := range []map[string][]netip.Addr{v4, v6} {
-		for k := range m {
-			slices.SortFunc(m[k], netip.Addr.Compare)
-		}
-	}
+	state.sort()
+	v4, v6 := state.v4, state.v6
 	errARP := l.ARP.Reconcile(v4)
 	errNDP := l.NDP.Reconcile(v6)
 	l.owned = next
 	if l.Membership != nil {
-		claims := make([]election.Claim, 0, len(next))
-		for ip, o := range next {
-			claims = append(claims, election.Claim{IP: ip, Epoch: o.epoch})
-		}
-		sort.Slice(claims, func(i, j int) bool { return claims[i].IP.Less(claims[j].IP) })
-		l.Membership.SetClaims(claims)
+		l.Membership.SetClaims(claimsOf(next))
 	}
 	if l.Metrics != nil {
 		n4, n6 := 0, 0
@@ -331,7 +306,7 @@ func (l *L2Loop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 		}
 	}
 	if l.Status != nil {
-		l.Status.Set(l.statusView(next, resolve))
+		l.Status.Set(l.statusView(next, ifc.resolve))
 	}
 	if errARP != nil || errNDP != nil {
 		l.lastIfaces = nil // try again in full
@@ -339,6 +314,66 @@ func (l *L2Loop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 	}
 	l.schedulePlans(gen, snap)
 	return reconcile.Result{}, nil
+}
+
+// claimsOf is the claims of owned, sorted by IP.
+func claimsOf(owned map[netip.Addr]ownedIP) []election.Claim {
+	claims := make([]election.Claim, 0, len(owned))
+	for ip, o := range owned {
+		claims = append(claims, election.Claim{IP: ip, Epoch: o.epoch})
+	}
+	sort.Slice(claims, func(i, j int) bool { return claims[i].IP.Less(claims[j].IP) })
+	return claims
+}
+
+// ifaceCache resolves each distinct interface spec once (nil: the default
+// set), not once per IP; seen maps every spec met to its interfaces.
+type ifaceCache struct {
+	ifaces Interfaces
+	seen   map[string][]string
+}
+
+func newIfaceCache(i Interfaces) *ifaceCache {
+	return &ifaceCache{ifaces: i, seen: map[string][]string{}}
+}
+
+func (c *ifaceCache) resolve(spec []string) []string {
+	k := ifaceSpecKey(spec)
+	r, ok := c.seen[k]
+	if !ok {
+		r = c.ifaces.Resolve(spec)
+		c.seen[k] = r
+	}
+	return r
+}
+
+// responderState is what the responders are given: interface -> the
+// IPv4 (ARP) or IPv6 (NDP) addresses answered on it.
+type responderState struct {
+	v4, v6 map[string][]netip.Addr
+}
+
+func newResponderState() responderState {
+	return responderState{v4: map[string][]netip.Addr{}, v6: map[string][]netip.Addr{}}
+}
+
+func (s responderState) add(ip netip.Addr, ifaces []string) {
+	m := s.v6
+	if ip.Is4() {
+		m = s.v4
+	}
+	for _, iface := range ifaces {
+		m[iface] = append(m[iface], ip)
+	}
+}
+
+// sort orders every interface's addresses.
+func (s responderState) sort() {
+	for _, m := range []map[string][]netip.Addr{s.v4, s.v6} {
+		for k := range m {
+			slices.SortFunc(m[k], netip.Addr.Compare)
+		}
+	}
 }
 
 // logEach is how many addresses gained or lost in one pass are logged one

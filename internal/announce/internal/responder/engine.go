@@ -705,6 +705,16 @@ func (l *link) announceLoop() {
 	}
 }
 
+// closed reports whether the link was closed.
+func (l *link) closed() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // announceChunk is how many addresses a burst announces between two
 // takes of the link's lock, so that answers are not held up by a large
 // takeover.
@@ -716,11 +726,9 @@ const announceChunk = 64
 // second, so the last address is not kept waiting by the others' repeats.
 func (l *link) announceDue(now time.Time) (time.Time, bool) {
 	l.mu.Lock()
-	select {
-	case <-l.done:
+	if l.closed() {
 		l.mu.Unlock()
 		return time.Time{}, false
-	default:
 	}
 	if len(l.due) > 0 && l.gate != nil && !l.gate(true) {
 		// Held: look again in a moment.
@@ -742,11 +750,9 @@ func (l *link) announceDue(now time.Time) (time.Time, bool) {
 	for form := range l.conn.Forms() {
 		for start := 0; start < len(batch); start += announceChunk {
 			l.mu.Lock()
-			select {
-			case <-l.done:
+			if l.closed() {
 				l.mu.Unlock()
 				return time.Time{}, false
-			default:
 			}
 			for _, a := range batch[start:min(start+announceChunk, len(batch))] {
 				// Skip an address given up (or given up and taken again)
