@@ -55,9 +55,13 @@ func TestPoolAnnotation(t *testing.T) {
 			t.Errorf("%s is not from pool %s (%v)", ip, poolGold, plan.Gold.Addresses())
 		}
 	}
-	if got := getService(t, "gold").Annotations[v1beta1.Annotation(v1beta1.AnnotationAllocatedFromPool)]; got != poolGold {
-		t.Errorf("pool annotation = %q, want %q", got, poolGold)
-	}
+	// The controller writes the status first (it is what users wait for)
+	// and the annotation in the next request, so the annotation may trail
+	// the addresses by a few milliseconds.
+	eventually(t, 5*time.Second, "the pool annotation", func() (bool, string) {
+		got := getService(t, "gold").Annotations[v1beta1.Annotation(v1beta1.AnnotationAllocatedFromPool)]
+		return got == poolGold, fmt.Sprintf("pool annotation = %q, want %q", got, poolGold)
+	})
 	// A Service that asks for nothing never gets a gold address.
 	newService(t, "not-gold", dualStack)
 	for _, ip := range waitIPs(t, "not-gold", 2) {
