@@ -14,11 +14,10 @@ import (
 	"strings"
 	"syscall"
 
-	"go.uber.org/zap/zapcore"
 	"k8s.io/client-go/tools/clientcmd"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"k8s.io/klog/v2"
 
+	"github.com/herald-lb/herald/internal/logging"
 	"github.com/herald-lb/herald/internal/speaker"
 )
 
@@ -43,9 +42,7 @@ func main() {
 	qps := fs.Float64("kube-api-qps", float64(opts.QPS), "requests per second to the API server")
 	fs.IntVar(&opts.Burst, "kube-api-burst", opts.Burst, "burst of requests to the API server")
 	gcPercent := fs.Int("gc-percent", 50, "Go GC target percentage when $GOGC is unset (lower: less memory, more CPU)")
-	// Millisecond timestamps: failovers are read from these logs.
-	zapOpts := zap.Options{TimeEncoder: zapcore.ISO8601TimeEncoder}
-	zapOpts.BindFlags(fs)
+	logLevel := fs.String("log-level", "info", "info, debug, error, or a verbosity number")
 	_ = fs.Parse(os.Args[1:])
 	opts.QPS = float32(*qps)
 	if os.Getenv("GOGC") == "" {
@@ -55,8 +52,13 @@ func main() {
 		opts.MemberlistJoin = strings.Split(*join, ",")
 	}
 
-	log := zap.New(zap.UseFlagOptions(&zapOpts)).WithName("herald-speaker")
-	ctrllog.SetLogger(log)
+	log, err := logging.New(*logLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "speaker:", err)
+		os.Exit(2)
+	}
+	log = log.WithName("herald-speaker")
+	klog.SetLogger(log) // client-go's own messages, in the same format
 	if err := opts.Validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "speaker:", err)
 		os.Exit(2)

@@ -21,7 +21,24 @@ type Server struct {
 func (s *Server) Start(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry}))
-	srv := &http.Server{Addr: s.Addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return serve(ctx, s.Addr, mux, "metrics")
+}
+
+// NeedLeaderElection is false: every replica serves its metrics.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// ServeHealth answers /healthz and /readyz with 200 on addr until ctx
+// ends: the process is up and its loops run in it.
+func ServeHealth(ctx context.Context, addr string) error {
+	mux := http.NewServeMux()
+	ok := func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }
+	mux.HandleFunc("/healthz", ok)
+	mux.HandleFunc("/readyz", ok)
+	return serve(ctx, addr, mux, "health")
+}
+
+func serve(ctx context.Context, addr string, h http.Handler, what string) error {
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	select {
@@ -30,9 +47,6 @@ func (s *Server) Start(ctx context.Context) error {
 		defer cancel()
 		return srv.Shutdown(shutCtx)
 	case err := <-errc:
-		return fmt.Errorf("metrics server on %s: %w", s.Addr, err)
+		return fmt.Errorf("%s server on %s: %w", what, addr, err)
 	}
 }
-
-// NeedLeaderElection is false: every replica serves its metrics.
-func (s *Server) NeedLeaderElection() bool { return false }

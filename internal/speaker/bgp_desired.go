@@ -80,8 +80,8 @@ type BGPServiceRoutes struct {
 // highest localPref.
 func ComputeBGP(in BGPInput) BGPDesired {
 	out := BGPDesired{Services: map[model.ServiceKey]BGPServiceRoutes{}}
-	if in.Config == nil {
-		return out
+	if in.Config == nil || len(in.Config.Peers) == 0 {
+		return out // no BGP: the input has nothing else (BGPLoop.input)
 	}
 	node, known := in.Nodes[in.NodeName]
 	if !known {

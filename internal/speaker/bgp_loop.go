@@ -7,16 +7,17 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/internal/announce/bgp"
+	"github.com/herald-lb/herald/internal/kube"
 	"github.com/herald-lb/herald/internal/model"
 	"github.com/herald-lb/herald/internal/servicereq"
 )
@@ -33,7 +34,7 @@ var _ BGPSpeaker = (*bgp.Speaker)(nil)
 // a single key: every change recomputes the whole set, and the speaker
 // applies only the difference.
 type BGPLoop struct {
-	Client    client.Reader
+	Client    kube.Reader
 	Namespace string
 	NodeName  string
 	Class     servicereq.Class
@@ -48,17 +49,17 @@ type BGPLoop struct {
 	lastProblems []string
 }
 
-var _ reconcile.Reconciler = (*BGPLoop)(nil)
+var _ Pass = (*BGPLoop)(nil)
 
 // PasswordSecretKey is the key of a BGPPeer's passwordSecret holding the
 // password (a kubernetes.io/basic-auth Secret).
 const PasswordSecretKey = "password"
 
 // Reconcile recomputes everything and hands it to the speaker.
-func (l *BGPLoop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+func (l *BGPLoop) Reconcile(ctx context.Context) (time.Duration, error) {
 	in, err := l.input(ctx)
 	if err != nil {
-		return reconcile.Result{}, err
+		return 0, err
 	}
 	desired := ComputeBGP(in)
 	l.logProblems(desired.Problems)
@@ -78,12 +79,12 @@ func (l *BGPLoop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile
 		l.Status.Set(desired, problems)
 	}
 	if errors.Is(err, bgp.ErrStopped) {
-		return reconcile.Result{}, nil // shutting down
+		return 0, nil // shutting down
 	}
 	if err != nil {
-		return reconcile.Result{}, fmt.Errorf("bgp: %w", err)
+		return 0, fmt.Errorf("bgp: %w", err)
 	}
-	return reconcile.Result{}, nil
+	return 0, nil
 }
 
 // peer turns a session into the speaker's terms, reading the password
@@ -98,7 +99,7 @@ func (l *BGPLoop) peer(ctx context.Context, s BGPSession) (bgp.Peer, error) {
 	}
 	if ref := mp.PasswordSecret; ref != nil {
 		var sec corev1.Secret
-		err := l.Client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &sec)
+		err := l.Client.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, &sec)
 		switch {
 		case apierrors.IsNotFound(err):
 			return p, fmt.Errorf("passwordSecret %s/%s not found", ref.Namespace, ref.Name)
@@ -148,7 +149,7 @@ func (l *BGPLoop) input(ctx context.Context) (BGPInput, error) {
 	}
 
 	var nodes corev1.NodeList
-	if err := l.Client.List(ctx, &nodes, client.UnsafeDisableDeepCopy); err != nil {
+	if err := l.Client.List(ctx, &nodes); err != nil {
 		return in, fmt.Errorf("list Nodes: %w", err)
 	}
 	in.Nodes = make(map[string]Node, len(nodes.Items))
@@ -180,7 +181,7 @@ func (l *BGPLoop) input(ctx context.Context) (BGPInput, error) {
 		return in, nil
 	}
 	var eps discoveryv1.EndpointSliceList
-	if err := l.Client.List(ctx, &eps, client.UnsafeDisableDeepCopy); err != nil {
+	if err := l.Client.List(ctx, &eps); err != nil {
 		return in, fmt.Errorf("list EndpointSlices: %w", err)
 	}
 	for i := range eps.Items {

@@ -122,7 +122,7 @@ func bgpLoopFixture(t *testing.T, objs ...client.Object) (*BGPLoop, client.Clien
 		WithStatusSubresource(&v1beta1.BGPSessionStatus{}, &v1beta1.ServiceBGPStatus{}).Build()
 	spk := &fakeBGP{changes: make(chan struct{}, 1)}
 	rec := record.NewFakeRecorder(100)
-	loop := &BGPLoop{Client: cl, Namespace: v1beta1.Namespace, NodeName: "n1", Speaker: spk, Log: logr.Discard()}
+	loop := &BGPLoop{Client: k8s.Client(cl), Namespace: v1beta1.Namespace, NodeName: "n1", Speaker: spk, Log: logr.Discard()}
 	return loop, cl, spk, rec
 }
 
@@ -155,7 +155,7 @@ func TestBGPLoop(t *testing.T) {
 		bgpService("l2-only", false, "172.31.255.200"))
 	pass := func() bgp.Desired {
 		t.Helper()
-		if _, err := loop.Reconcile(ctx, LoopKey); err != nil {
+		if _, err := loop.Reconcile(ctx); err != nil {
 			t.Fatal(err)
 		}
 		return spk.last()
@@ -235,10 +235,10 @@ func TestBGPLoopPasswordSecret(t *testing.T) {
 		s.PasswordSecret = &v1beta1.SecretReference{Name: "router-pw"}
 	}))
 	reg := prometheus.NewRegistry()
-	status := NewBGPStatusWriter(cl, nil, v1beta1.Namespace, "n1", spk, metrics.NewBGP(reg), logr.Discard())
+	status := NewBGPStatusWriter(k8s.Client(cl), nil, v1beta1.Namespace, "n1", spk, metrics.NewBGP(reg), logr.Discard())
 	loop.Status = status
 
-	if _, err := loop.Reconcile(ctx, LoopKey); err != nil {
+	if _, err := loop.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := spk.last().Peers; len(got) != 0 {
@@ -259,7 +259,7 @@ func TestBGPLoopPasswordSecret(t *testing.T) {
 		Data: map[string][]byte{"password": []byte("s3cret")}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loop.Reconcile(ctx, LoopKey); err != nil {
+	if _, err := loop.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := spk.last().Peers; len(got) != 1 || got[0].Password != "s3cret" {
@@ -275,9 +275,9 @@ func TestBGPStatusWriter(t *testing.T) {
 	loop, cl, spk, rec := bgpLoopFixture(t, routerPeer(), bgpService("a", false, "172.31.250.10", "fd00:33::10"))
 	reg := prometheus.NewRegistry()
 	m := metrics.NewBGP(reg)
-	status := NewBGPStatusWriter(cl, rec, v1beta1.Namespace, "n1", spk, m, logr.Discard())
+	status := NewBGPStatusWriter(k8s.Client(cl), rec, v1beta1.Namespace, "n1", spk, m, logr.Discard())
 	loop.Status = status
-	if _, err := loop.Reconcile(ctx, LoopKey); err != nil {
+	if _, err := loop.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
 	since := time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)
@@ -352,7 +352,7 @@ func TestBGPStatusWriter(t *testing.T) {
 	if err := cl.Delete(ctx, routerPeer()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loop.Reconcile(ctx, LoopKey); err != nil {
+	if _, err := loop.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, sync := range []func(context.Context) error{status.syncSessions, status.syncServices} {

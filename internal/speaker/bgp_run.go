@@ -1,70 +1,68 @@
 package speaker
 
 import (
-	"context"
-	"fmt"
-
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 
-	"github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/internal/announce/bgp"
+	"github.com/herald-lb/herald/internal/kube"
 	"github.com/herald-lb/herald/internal/metrics"
 	"github.com/herald-lb/herald/internal/servicereq"
 )
 
-// setupBGP adds the BGP loop and its status writer to mgr and returns the
-// BGP speaker. The caller runs the speaker with the process's context, not
-// the manager's, so that SIGTERM closes the sessions at once. The GoBGP
-// server starts with the first peer; without BGPPeers it costs nothing.
-func setupBGP(mgr manager.Manager, opts Options, reg prometheus.Registerer, log logr.Logger) (*bgp.Speaker, error) {
+// setupBGP builds the BGP speaker, its loop's runner and its status writer,
+// and subscribes the loop to the informers. The caller runs the speaker
+// with the process's context, not the loop's, so that SIGTERM closes the
+// sessions at once. The GoBGP server starts with the first peer; without
+// BGPPeers it costs nothing.
+func setupBGP(api kube.Client, c *kube.Cache, rec record.EventRecorder, inf *informerSet, opts Options,
+	reg prometheus.Registerer, log logr.Logger) (*bgp.Speaker, *runner, *BGPStatusWriter, error) {
 	spk := bgp.New(bgp.Options{Log: log.WithName("bgp"), ListenPort: opts.BGPListenPort})
-	status := NewBGPStatusWriter(mgr.GetClient(), mgr.GetEventRecorderFor("herald-speaker"), opts.Namespace, opts.NodeName,
+	// The status writer reads its objects from the cache and writes them
+	// to the API server.
+	status := NewBGPStatusWriter(cachedClient{Reader: c, Writer: api}, rec, opts.Namespace, opts.NodeName,
 		spk, metrics.NewBGP(reg), log.WithName("bgp-status"))
-	if err := mgr.Add(status); err != nil {
-		return nil, err
-	}
 	loop := &BGPLoop{
-		Client:    mgr.GetClient(),
-		Namespace: opts.Namespace,
-		NodeName:  opts.NodeName,
-		Class:     servicereq.Class{Name: opts.LBClass, Only: opts.LBClassOnly},
-		Speaker:   spk,
-		Status:    status,
-		Log:       log.WithName("bgp"),
+		Client:       c,
+		Namespace:    opts.Namespace,
+		NodeName:     opts.NodeName,
+		Class:        servicereq.Class{Name: opts.LBClass, Only: opts.LBClassOnly},
+		Speaker:      spk,
+		Status:       status,
+		Log:          log.WithName("bgp"),
+		ServiceStore: inf.services.Store(),
 	}
-	loop.ServiceStore = serviceStore(mgr)
+	r := newRunner(loop, log.WithName("bgp"))
 	// Every change is a pass at once (a route waits for nothing); changes
 	// during a pass make one more. Only this node's Node matters: every
 	// node announces on its own.
-	toLoop := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-		return []reconcile.Request{LoopKey}
-	})
-	thisNode := builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == opts.NodeName }))
-	err := builder.ControllerManagedBy(mgr).
-		Named("bgp").
-		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
-		Watches(&corev1.Service{}, toLoop).
-		Watches(&discoveryv1.EndpointSlice{}, toLoop).
-		Watches(&corev1.Node{}, toLoop, thisNode).
-		Watches(&v1beta1.IPAddressPool{}, toLoop).
-		Watches(&v1beta1.BGPAdvertisement{}, toLoop).
-		Watches(&v1beta1.BGPPeer{}, toLoop).
-		Watches(&v1beta1.Community{}, toLoop).
-		Watches(&corev1.ConfigMap{}, toLoop).
-		Watches(&corev1.Secret{}, toLoop). // BGPPeer passwordSecrets
-		Complete(loop)
-	if err != nil {
-		return nil, fmt.Errorf("set up the BGP loop: %w", err)
+	toLoop := onEvent(r.kick)
+	for _, i := range []*kube.Informer{
+		inf.services, inf.slices, inf.pools, inf.bgpAdvs, inf.peers, inf.communities, inf.configMap,
+		inf.secrets, // BGPPeer passwordSecrets
+	} {
+		if err := i.AddHandler(toLoop); err != nil {
+			return nil, nil, nil, err
+		}
 	}
-	return spk, nil
+	thisNode := func(obj any) bool {
+		if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+			obj = t.Obj
+		}
+		n, ok := obj.(*corev1.Node)
+		return ok && n.Name == opts.NodeName
+	}
+	if err := inf.nodes.AddHandler(toolscache.FilteringResourceEventHandler{FilterFunc: thisNode, Handler: toLoop}); err != nil {
+		return nil, nil, nil, err
+	}
+	return spk, r, status, nil
+}
+
+// cachedClient reads from a cache and writes to the API server.
+type cachedClient struct {
+	kube.Reader
+	kube.Writer
 }

@@ -15,11 +15,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/internal/announce/bgp"
+	"github.com/herald-lb/herald/internal/kube"
 	"github.com/herald-lb/herald/internal/metrics"
 	"github.com/herald-lb/herald/internal/model"
 )
@@ -49,7 +50,7 @@ const (
 // session states and Service statuses are written by two separate
 // goroutines, so a thousand Service statuses do not delay a session's.
 type BGPStatusWriter struct {
-	Client    client.Client
+	Client    kube.Client
 	Recorder  record.EventRecorder
 	Namespace string
 	NodeName  string
@@ -81,7 +82,7 @@ type seenSession struct {
 }
 
 // NewBGPStatusWriter returns a writer; run it with Start.
-func NewBGPStatusWriter(c client.Client, rec record.EventRecorder, ns, node string, sessions BGPSessions, m *metrics.BGP, log logr.Logger) *BGPStatusWriter {
+func NewBGPStatusWriter(c kube.Client, rec record.EventRecorder, ns, node string, sessions BGPSessions, m *metrics.BGP, log logr.Logger) *BGPStatusWriter {
 	return &BGPStatusWriter{
 		Client: c, Recorder: rec, Namespace: ns, NodeName: node, Sessions: sessions, Metrics: m, Log: log,
 		kickPeer: make(chan struct{}, 1), kickSvc: make(chan struct{}, 1),
@@ -191,7 +192,7 @@ func (w *BGPStatusWriter) syncSessions(ctx context.Context) error {
 	}
 
 	var have v1beta1.BGPSessionStatusList
-	if err := w.Client.List(ctx, &have, client.InNamespace(w.Namespace), client.MatchingLabels{v1beta1.LabelNodeName: w.NodeName}); err != nil {
+	if err := w.Client.List(ctx, &have, kube.InNamespace(w.Namespace), kube.MatchingLabels(map[string]string{v1beta1.LabelNodeName: w.NodeName})); err != nil {
 		return fmt.Errorf("list BGPSessionStatus: %w", err)
 	}
 	existing := map[string]*v1beta1.BGPSessionStatus{}
@@ -230,7 +231,7 @@ func (w *BGPStatusWriter) syncSessions(ctx context.Context) error {
 		} else if sessionStatusEqual(obj.Status, want) {
 			continue
 		}
-		if err := patchStatus(ctx, w.Client, obj, func() { obj.Status = want }); err != nil {
+		if err := patchStatus(ctx, w.Client, obj, func(o *v1beta1.BGPSessionStatus) { o.Status = want }); err != nil {
 			firstErr = keepFirst(firstErr, err)
 		}
 	}
@@ -289,8 +290,8 @@ func (w *BGPStatusWriter) event(ctx context.Context, peer string, src model.Sour
 	if w.Recorder == nil {
 		return
 	}
-	var obj client.Object = &v1beta1.BGPPeer{}
-	key := client.ObjectKey{Namespace: w.Namespace, Name: peer}
+	var obj kube.Object = &v1beta1.BGPPeer{}
+	key := types.NamespacedName{Namespace: w.Namespace, Name: peer}
 	if src == model.SourceConfigMap {
 		obj = &corev1.ConfigMap{}
 		key.Name = v1beta1.LegacyConfigMapName
@@ -309,7 +310,7 @@ func (w *BGPStatusWriter) syncServices(ctx context.Context) error {
 	w.mu.Unlock()
 
 	var have v1beta1.ServiceBGPStatusList
-	if err := w.Client.List(ctx, &have, client.InNamespace(w.Namespace), client.MatchingLabels{v1beta1.LabelNodeName: w.NodeName}); err != nil {
+	if err := w.Client.List(ctx, &have, kube.InNamespace(w.Namespace), kube.MatchingLabels(map[string]string{v1beta1.LabelNodeName: w.NodeName})); err != nil {
 		return fmt.Errorf("list ServiceBGPStatus: %w", err)
 	}
 	existing := map[string]*v1beta1.ServiceBGPStatus{}
@@ -344,7 +345,7 @@ func (w *BGPStatusWriter) syncServices(ctx context.Context) error {
 		} else if serviceStatusEqual(obj.Status, want) {
 			continue
 		}
-		if err := patchStatus(ctx, w.Client, obj, func() { obj.Status = want }); err != nil {
+		if err := patchStatus(ctx, w.Client, obj, func(o *v1beta1.ServiceBGPStatus) { o.Status = want }); err != nil {
 			firstErr = keepFirst(firstErr, err)
 		}
 		if ctx.Err() != nil {

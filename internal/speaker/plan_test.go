@@ -78,7 +78,7 @@ func planFixture(t *testing.T, extra ...client.Object) (*L2Loop, *recordingRespo
 	loop, _, arp, _, _ := loopFixture(t, objs...)
 	m := &fakeMembership{self: "n1", live: []string{"n1", "n2", "n3"}, known: []string{"n1", "n2", "n3"}}
 	loop.Membership = m
-	if _, err := loop.Reconcile(context.Background(), LoopKey); err != nil {
+	if _, err := loop.Reconcile(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if got := len(arp.calls[len(arp.calls)-1]["eth0"]); got != 10 {
@@ -117,7 +117,7 @@ func TestTakeOverMatchesThePass(t *testing.T) {
 	if len(planned["eth0"]) <= before {
 		t.Fatalf("the plan announces %d addresses, no more than the %d before", len(planned["eth0"]), before)
 	}
-	if _, err := loop.Reconcile(context.Background(), LoopKey); err != nil {
+	if _, err := loop.Reconcile(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if d := cmp.Diff(planned, arp.calls[len(arp.calls)-1], addrCmp); d != "" {

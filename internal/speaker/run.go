@@ -19,29 +19,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
-	toolscache "k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/workqueue"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/internal/announce/arp"
 	"github.com/herald-lb/herald/internal/announce/ifaces"
 	"github.com/herald-lb/herald/internal/announce/ndp"
-	"github.com/herald-lb/herald/internal/k8s"
+	"github.com/herald-lb/herald/internal/kube"
 	"github.com/herald-lb/herald/internal/membership/memberlist"
 	"github.com/herald-lb/herald/internal/metrics"
 	"github.com/herald-lb/herald/internal/servicereq"
@@ -134,20 +119,6 @@ func splitHostPort(s string) (string, int, error) {
 	return host, p, nil
 }
 
-// serviceStore is the Service informer's store, or nil. The loops read
-// its objects: listing through the client copies every Service into a new
-// slice each pass (6 MB at 10,000 Services).
-func serviceStore(mgr manager.Manager) interface{ List() []any } {
-	inf, err := mgr.GetCache().GetInformer(context.Background(), &corev1.Service{})
-	if err != nil {
-		return nil
-	}
-	if s, ok := inf.(interface{ GetStore() toolscache.Store }); ok {
-		return s.GetStore()
-	}
-	return nil
-}
-
 // Run runs the speaker until ctx ends. On the way out it leaves the
 // memberlist cluster first, so the next owners take over at once, and
 // closes its BGP sessions with a NOTIFICATION at the same time, so the
@@ -158,68 +129,33 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	}
 	cfg := rest.CopyConfig(restCfg)
 	cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
-	scheme, err := k8s.NewScheme()
+	scheme, err := kube.NewScheme()
 	if err != nil {
 		return err
+	}
+	api, err := kube.NewClient(cfg, scheme)
+	if err != nil {
+		return fmt.Errorf("API client: %w", err)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	l2m := metrics.NewL2(reg)
+	recorder, stopEvents := kube.NewEventRecorder(api, scheme, "herald-speaker")
+	defer stopEvents()
 
-	inNS := cache.ByObject{Namespaces: map[string]cache.Config{opts.Namespace: {}}}
-	ownNode := cache.ByObject{
-		Namespaces: map[string]cache.Config{opts.Namespace: {}},
-		Label:      labels.SelectorFromSet(labels.Set{v1beta1.LabelNodeName: opts.NodeName}),
-	}
-	events := k8s.NewEventBroadcaster()
-	defer events.Shutdown()
-	mgr, err := ctrl.NewManager(cfg, manager.Options{
-		Scheme: scheme,
-		Logger: log,
-		//nolint:staticcheck // the option is deprecated, but the only way to size the correlator's caches
-		EventBroadcaster: events,
-		Cache: cache.Options{
-			DefaultTransform: cache.TransformStripManagedFields(),
-			ByObject: map[client.Object]cache.ByObject{
-				&corev1.Service{}:            {Transform: serviceTransform(servicereq.Class{Name: opts.LBClass, Only: opts.LBClassOnly})},
-				&discoveryv1.EndpointSlice{}: {Transform: slimEndpointSlice},
-				&v1beta1.IPAddressPool{}:     inNS,
-				&v1beta1.L2Advertisement{}:   inNS,
-				&v1beta1.BGPAdvertisement{}:  inNS,
-				&v1beta1.BGPPeer{}:           inNS,
-				&v1beta1.Community{}:         inNS,
-				&corev1.Secret{}:             inNS, // BGPPeer passwordSecrets
-				&v1beta1.ServiceBGPStatus{}:  ownNode,
-				&v1beta1.BGPSessionStatus{}:  ownNode,
-				&v1beta1.ServiceL2Status{}: {
-					Namespaces: map[string]cache.Config{opts.Namespace: {}},
-					Label:      labels.SelectorFromSet(labels.Set{v1beta1.LabelNodeName: opts.NodeName}),
-				},
-				&corev1.ConfigMap{}: {
-					Namespaces: map[string]cache.Config{opts.Namespace: {}},
-					Field:      fields.OneTermEqualSelector("metadata.name", v1beta1.LegacyConfigMapName),
-				},
-			},
-		},
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: opts.HealthAddr,
-		Controller:             ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
-		// The speaker leaves memberlist before its manager stops.
-		GracefulShutdownTimeout: ptr.To(5 * time.Second),
-	})
+	class := servicereq.Class{Name: opts.LBClass, Only: opts.LBClassOnly}
+	informers, err := newInformers(api, opts, class)
 	if err != nil {
-		return fmt.Errorf("create manager: %w", err)
-	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
+	c := informers.cache
 
 	// The responders' gate: held after a stall until the membership is
 	// resynchronized, no announcements without quorum.
-	kick := &kicker{}
+	var l2Runner *runner
 	hold := &Hold{OnHold: func() {
 		log.Info("this process stood still; holding layer-2 answers until the membership is resynchronized")
-		kick.kick()
+		l2Runner.kick()
 	}}
 	arpR := arp.New(arp.Options{Log: log.WithName("arp"), Metrics: l2m, Gate: hold.Gate})
 	ndpR := ndp.New(ndp.Options{Log: log.WithName("ndp"), Metrics: l2m, Gate: hold.Gate})
@@ -227,206 +163,202 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	if err := nics.refresh(); err != nil {
 		return err
 	}
-	status := NewStatusWriter(mgr.GetClient(), opts.Namespace, opts.NodeName, log.WithName("status"))
+	status := NewStatusWriter(cachedClient{Reader: c, Writer: api}, opts.Namespace, opts.NodeName, log.WithName("status"))
 	loop := &L2Loop{
-		Client:     mgr.GetClient(),
-		Recorder:   mgr.GetEventRecorderFor("herald-speaker"),
-		Namespace:  opts.Namespace,
-		NodeName:   opts.NodeName,
-		Class:      servicereq.Class{Name: opts.LBClass, Only: opts.LBClassOnly},
-		ARP:        arpR,
-		NDP:        ndpR,
-		Interfaces: nics,
-		Status:     status,
-		Metrics:    l2m,
-		Log:        log.WithName("l2"),
-		Hold:       hold,
+		Client:       c,
+		Recorder:     recorder,
+		Namespace:    opts.Namespace,
+		NodeName:     opts.NodeName,
+		Class:        class,
+		ARP:          arpR,
+		NDP:          ndpR,
+		Interfaces:   nics,
+		Status:       status,
+		Metrics:      l2m,
+		Log:          log.WithName("l2"),
+		Hold:         hold,
+		ServiceStore: informers.services.Store(),
 	}
-	loop.ServiceStore = serviceStore(mgr)
+	l2Runner = newRunner(loop, log.WithName("l2"))
 
 	var members *memberlist.Membership
 	if opts.Memberlist {
-		members, err = newMembership(ctx, mgr, opts, log.WithName("memberlist"))
+		members, err = newMembership(ctx, api, opts, log.WithName("memberlist"))
 		if err != nil {
 			return err
 		}
 		loop.Membership = members
 	}
 
-	for _, r := range []manager.Runnable{
-		manager.RunnableFunc(hold.Run),
-		manager.RunnableFunc(arpR.Run),
-		manager.RunnableFunc(ndpR.Run),
-		status,
-		manager.RunnableFunc(func(ctx context.Context) error { return nics.watch(ctx, kick.kick) }),
+	// API events reach the loop batched (a burst of 10,000 Services costs
+	// one pass per BatchDelay, not one per event); membership and
+	// interface changes (kick) at once: they are failovers. Every API
+	// event voids the takeover plans at once. The ServiceL2Status objects
+	// are the status writer's business: their events kick it, not the
+	// loop.
+	toLoop := onEvent(func() {
+		loop.invalidatePlans()
+		l2Runner.kickAfter(loop.BatchDelay())
+	})
+	for _, inf := range []*kube.Informer{
+		informers.services, informers.slices, informers.nodes, informers.pools,
+		informers.l2Advs, informers.communities, informers.configMap,
 	} {
-		if err := mgr.Add(r); err != nil {
+		if err := inf.AddHandler(toLoop); err != nil {
 			return err
 		}
 	}
-
-	// API events reach the loop batched (a burst of 10,000 Services costs
-	// one pass per apiBatchDelay, not one per event); membership and
-	// interface changes (kick) at once: they are failovers. The
-	// ServiceL2Status objects are the status writer's business: their
-	// events kick it, not the loop.
-	toLoop := batchedEvents{delay: loop.BatchDelay, changed: loop.invalidatePlans}
-	statusEvents := handler.TypedFuncs[*v1beta1.ServiceL2Status, reconcile.Request]{
-		CreateFunc: func(context.Context, event.TypedCreateEvent[*v1beta1.ServiceL2Status], workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			status.Kick()
-		},
-		UpdateFunc: func(context.Context, event.TypedUpdateEvent[*v1beta1.ServiceL2Status], workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			status.Kick()
-		},
-		DeleteFunc: func(context.Context, event.TypedDeleteEvent[*v1beta1.ServiceL2Status], workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			status.Kick()
-		},
-	}
-	b := builder.ControllerManagedBy(mgr).
-		Named("l2").
-		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
-		Watches(&corev1.Service{}, toLoop).
-		Watches(&discoveryv1.EndpointSlice{}, toLoop).
-		Watches(&corev1.Node{}, toLoop).
-		Watches(&v1beta1.IPAddressPool{}, toLoop).
-		Watches(&v1beta1.L2Advertisement{}, toLoop).
-		Watches(&v1beta1.Community{}, toLoop).
-		Watches(&corev1.ConfigMap{}, toLoop).
-		WatchesRawSource(source.Kind(mgr.GetCache(), &v1beta1.ServiceL2Status{}, statusEvents)).
-		WatchesRawSource(kick.source())
-	if err := b.Complete(loop); err != nil {
-		return fmt.Errorf("set up the layer-2 loop: %w", err)
+	if err := informers.l2Status.AddHandler(onEvent(status.Kick)); err != nil {
+		return err
 	}
 
-	bgpSpeaker, err := setupBGP(mgr, opts, reg, log)
+	bgpSpeaker, bgpRunner, bgpStatus, err := setupBGP(api, c, recorder, informers, opts, reg, log)
 	if err != nil {
 		return err
 	}
 
-	if opts.MetricsAddr != "0" && opts.MetricsAddr != "" {
-		if err := mgr.Add(&metrics.Server{Addr: opts.MetricsAddr, Registry: reg}); err != nil {
-			return err
-		}
-	}
-
+	// Everything but BGP stops with mctx, after the handover; BGP stops
+	// with ctx itself: SIGTERM closes the sessions at once.
 	mctx, stopManager := context.WithCancel(context.Background())
 	defer stopManager()
-	errc := make(chan error, 3)
-	var wg sync.WaitGroup
-	wg.Go(func() { errc <- mgr.Start(mctx) })
-	// BGP ends with ctx itself: SIGTERM closes the sessions at once.
+	g := &group{errc: make(chan error, 1)}
+	synced := c.WaitForSync
+	g.run("cache", func() error { return c.Run(mctx) })
+	g.run("hold", func() error { return hold.Run(mctx) })
+	g.run("arp", func() error { return arpR.Run(mctx) })
+	g.run("ndp", func() error { return ndpR.Run(mctx) })
+	g.run("interfaces", func() error { return nics.watch(mctx, l2Runner.kick) })
+	g.run("l2 status", func() error {
+		if !synced(mctx) {
+			return nil
+		}
+		return status.Start(mctx)
+	})
+	g.run("bgp status", func() error {
+		if !synced(mctx) {
+			return nil
+		}
+		return bgpStatus.Start(mctx)
+	})
+	g.run("l2 loop", func() error { return l2Runner.Run(mctx, synced) })
+	g.run("bgp loop", func() error { return bgpRunner.Run(mctx, synced) })
+	if opts.MetricsAddr != "0" && opts.MetricsAddr != "" {
+		g.run("metrics", func() error { return (&metrics.Server{Addr: opts.MetricsAddr, Registry: reg}).Start(mctx) })
+	}
+	if opts.HealthAddr != "0" && opts.HealthAddr != "" {
+		g.run("health", func() error { return metrics.ServeHealth(mctx, opts.HealthAddr) })
+	}
 	bgpCtx, stopBGP := context.WithCancel(ctx)
 	defer stopBGP()
-	wg.Go(func() {
-		if err := bgpSpeaker.Run(bgpCtx); err != nil {
-			errc <- err
-		}
-	})
-	if members != nil {
-		memberCtx, stopMembers := context.WithCancel(context.Background())
-		defer stopMembers()
-		wg.Go(func() {
-			// A member gone: the planned takeover at once, then the pass
-			// (a moment later, when the takeover's gratuitous
-			// announcements have had the CPU).
-			changed := func() {
-				if loop.TakeOver() {
-					kick.kickAfter(takeoverPassDelay)
-					return
-				}
-				kick.kick()
-			}
-			if err := runMembership(memberCtx, mgr, members, opts, changed, log); err != nil {
-				errc <- err
-			}
-		})
-		// Shutdown order: leave memberlist first (the others take over
-		// and announce at once), keep answering a moment, then stop.
+	g.run("bgp", func() error { return bgpSpeaker.Run(bgpCtx) })
+
+	stopAll := func() {
+		stopBGP()
+		stopManager()
+		g.wg.Wait()
+	}
+	if members == nil {
 		select {
 		case <-ctx.Done():
-		case err := <-errc:
-			stopMembers()
-			stopBGP()
-			stopManager()
-			wg.Wait()
-			return err
-		}
-		stopMembers()
-		waitHandover(300 * time.Millisecond)
-	} else {
-		select {
-		case <-ctx.Done():
-		case err := <-errc:
+			stopAll()
+			return nil
+		case err := <-g.errc:
+			stopAll()
 			return err
 		}
 	}
-	stopManager()
-	wg.Wait()
+	memberCtx, stopMembers := context.WithCancel(context.Background())
+	defer stopMembers()
+	g.run("memberlist", func() error {
+		// A member gone: the planned takeover at once, then the pass (a
+		// moment later, when the takeover's gratuitous announcements
+		// have had the CPU).
+		changed := func() {
+			if loop.TakeOver() {
+				l2Runner.kickAfter(takeoverPassDelay)
+				return
+			}
+			l2Runner.kick()
+		}
+		return runMembership(memberCtx, c, members, opts, changed, log)
+	})
+	// Shutdown order: leave memberlist first (the others take over and
+	// announce at once), keep answering a moment, then stop.
+	select {
+	case <-ctx.Done():
+	case err := <-g.errc:
+		stopMembers()
+		stopAll()
+		return err
+	}
+	stopMembers()
+	waitHandover(300 * time.Millisecond)
+	stopAll()
 	return nil
 }
 
-// batchedEvents enqueues the loop's key delay() after an event; events
-// meanwhile join the same pass (the delaying queue keeps the earliest
-// time of a waiting key). Every event also calls changed at once (the
-// takeover plans are void from then on).
-type batchedEvents struct {
-	delay   func() time.Duration
-	changed func()
+// informerSet is every informer the speaker reads.
+type informerSet struct {
+	cache                                        *kube.Cache
+	services, slices, nodes, configMap, secrets  *kube.Informer
+	pools, l2Advs, bgpAdvs, peers, communities   *kube.Informer
+	l2Status, bgpServiceStatus, bgpSessionStatus *kube.Informer
 }
 
-var _ handler.EventHandler = batchedEvents{}
-
-func (b batchedEvents) enqueue(q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	if b.changed != nil {
-		b.changed()
+// newInformers declares the informers: Services and EndpointSlices
+// everywhere, reduced to what the loops read; Nodes; the configuration,
+// the legacy ConfigMap and BGPPeer passwordSecrets in Herald's
+// namespace; this node's status objects.
+func newInformers(api *kube.APIClient, opts Options, class servicereq.Class) (*informerSet, error) {
+	c := kube.NewCache(api)
+	s := &informerSet{cache: c}
+	inNS := kube.InformerOptions{Namespace: opts.Namespace}
+	ownNode := kube.InformerOptions{Namespace: opts.Namespace, Labels: labels.Set{v1beta1.LabelNodeName: opts.NodeName}}
+	for _, d := range []struct {
+		inf  **kube.Informer
+		obj  kube.Object
+		opts kube.InformerOptions
+	}{
+		{&s.services, &corev1.Service{}, kube.InformerOptions{Transform: serviceTransform(class)}},
+		{&s.slices, &discoveryv1.EndpointSlice{}, kube.InformerOptions{Transform: slimEndpointSlice}},
+		{&s.nodes, &corev1.Node{}, kube.InformerOptions{}},
+		{&s.configMap, &corev1.ConfigMap{}, kube.InformerOptions{
+			Namespace: opts.Namespace, Fields: fields.OneTermEqualSelector("metadata.name", v1beta1.LegacyConfigMapName),
+		}},
+		{&s.secrets, &corev1.Secret{}, inNS},
+		{&s.pools, &v1beta1.IPAddressPool{}, inNS},
+		{&s.l2Advs, &v1beta1.L2Advertisement{}, inNS},
+		{&s.bgpAdvs, &v1beta1.BGPAdvertisement{}, inNS},
+		{&s.peers, &v1beta1.BGPPeer{}, inNS},
+		{&s.communities, &v1beta1.Community{}, inNS},
+		{&s.l2Status, &v1beta1.ServiceL2Status{}, ownNode},
+		{&s.bgpServiceStatus, &v1beta1.ServiceBGPStatus{}, ownNode},
+		{&s.bgpSessionStatus, &v1beta1.BGPSessionStatus{}, ownNode},
+	} {
+		inf, err := c.Informer(d.obj, d.opts)
+		if err != nil {
+			return nil, err
+		}
+		*d.inf = inf
 	}
-	q.AddAfter(LoopKey, b.delay())
+	return s, nil
 }
 
-func (b batchedEvents) Create(_ context.Context, _ event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	b.enqueue(q)
+// group runs functions in goroutines and keeps the first error.
+type group struct {
+	wg   sync.WaitGroup
+	errc chan error
 }
 
-func (b batchedEvents) Update(_ context.Context, _ event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	b.enqueue(q)
-}
-
-func (b batchedEvents) Delete(_ context.Context, _ event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	b.enqueue(q)
-}
-
-func (b batchedEvents) Generic(_ context.Context, _ event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	b.enqueue(q)
-}
-
-// kicker enqueues the loop's single key from outside the API server's
-// events (membership changes, interface changes).
-type kicker struct {
-	mu sync.Mutex
-	q  workqueue.TypedRateLimitingInterface[reconcile.Request]
-}
-
-func (k *kicker) source() source.Source {
-	return source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
-		k.mu.Lock()
-		k.q = q
-		k.mu.Unlock()
-		q.Add(LoopKey)
-		return nil
+func (g *group) run(name string, f func() error) {
+	g.wg.Go(func() {
+		if err := f(); err != nil {
+			select {
+			case g.errc <- fmt.Errorf("%s: %w", name, err):
+			default:
+			}
+		}
 	})
-}
-
-func (k *kicker) kick() { k.kickAfter(0) }
-
-// kickAfter enqueues the loop's key after d (sooner if kicked meanwhile;
-// at once for d <= 0).
-func (k *kicker) kickAfter(d time.Duration) {
-	k.mu.Lock()
-	q := k.q
-	k.mu.Unlock()
-	if q != nil {
-		q.AddAfter(LoopKey, d)
-	}
 }
 
 // takeoverPassDelay is how long the pass waits after a planned takeover.
@@ -475,9 +407,9 @@ func (l *interfaceList) watch(ctx context.Context, changed func()) error {
 }
 
 // newMembership reads the gossip key and builds the membership.
-func newMembership(ctx context.Context, mgr manager.Manager, opts Options, log logr.Logger) (*memberlist.Membership, error) {
+func newMembership(ctx context.Context, api kube.Reader, opts Options, log logr.Logger) (*memberlist.Membership, error) {
 	host, port, _ := splitHostPort(opts.MemberlistBind)
-	key, err := gossipKey(ctx, mgr.GetAPIReader(), opts, log)
+	key, err := gossipKey(ctx, api, opts, log)
 	if err != nil {
 		return nil, err
 	}
@@ -496,7 +428,7 @@ func newMembership(ctx context.Context, mgr manager.Manager, opts Options, log l
 
 // gossipKey reads the memberlist Secret, waiting for the controller to
 // create it. The key is the SHA-256 of the secret, so any length works.
-func gossipKey(ctx context.Context, r client.Reader, opts Options, log logr.Logger) ([]byte, error) {
+func gossipKey(ctx context.Context, r kube.Reader, opts Options, log logr.Logger) ([]byte, error) {
 	if opts.MemberlistSecret == "" {
 		log.Info("gossip is not encrypted: no memberlist secret configured")
 		return nil, nil
@@ -504,7 +436,7 @@ func gossipKey(ctx context.Context, r client.Reader, opts Options, log logr.Logg
 	delay := 250 * time.Millisecond
 	for {
 		var s corev1.Secret
-		err := r.Get(ctx, client.ObjectKey{Namespace: opts.Namespace, Name: opts.MemberlistSecret}, &s)
+		err := r.Get(ctx, types.NamespacedName{Namespace: opts.Namespace, Name: opts.MemberlistSecret}, &s)
 		if err == nil {
 			data := s.Data[MemberlistSecretKey]
 			if len(data) == 0 {
@@ -533,14 +465,14 @@ const MemberlistSecretKey = "secretkey"
 // runMembership waits for the caches, joins the Nodes' addresses (and the
 // configured seeds), and runs the membership, kicking the loop on every
 // change.
-func runMembership(ctx context.Context, mgr manager.Manager, m *memberlist.Membership, opts Options, changed func(), log logr.Logger) error {
-	if !mgr.GetCache().WaitForCacheSync(ctx) {
+func runMembership(ctx context.Context, c *kube.Cache, m *memberlist.Membership, opts Options, changed func(), log logr.Logger) error {
+	if !c.WaitForSync(ctx) {
 		return nil
 	}
 	_, port, _ := splitHostPort(opts.MemberlistBind)
 	seeds := slices.Clone(opts.MemberlistJoin)
 	var nodes corev1.NodeList
-	if err := mgr.GetCache().List(ctx, &nodes); err != nil {
+	if err := c.List(ctx, &nodes); err != nil {
 		return fmt.Errorf("list Nodes for memberlist seeds: %w", err)
 	}
 	for i := range nodes.Items {

@@ -7,8 +7,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/herald-lb/herald/internal/kube"
 	"github.com/herald-lb/herald/internal/servicereq"
 )
 
@@ -27,7 +27,7 @@ type cachedService struct {
 	Announced bool
 }
 
-var _ client.Object = (*cachedService)(nil)
+var _ kube.Object = (*cachedService)(nil)
 
 // DeepCopyObject copies c.
 func (c *cachedService) DeepCopyObject() runtime.Object {

@@ -16,14 +16,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/internal/config"
 	"github.com/herald-lb/herald/internal/election"
-	"github.com/herald-lb/herald/internal/k8s"
+	"github.com/herald-lb/herald/internal/kube"
 	"github.com/herald-lb/herald/internal/metrics"
 	"github.com/herald-lb/herald/internal/model"
 	"github.com/herald-lb/herald/internal/servicereq"
@@ -56,7 +55,7 @@ type Interfaces interface {
 // and the membership, and drives the responders to them. It runs as a
 // reconciler under a single key: every change recomputes the whole set.
 type L2Loop struct {
-	Client     client.Reader
+	Client     kube.Reader
 	Recorder   record.EventRecorder
 	Namespace  string
 	NodeName   string
@@ -113,10 +112,7 @@ type ownedIP struct {
 	interfaces []string
 }
 
-var _ reconcile.Reconciler = (*L2Loop)(nil)
-
-// LoopKey is the single key the loop reconciles under.
-var LoopKey = reconcile.Request{}
+var _ Pass = (*L2Loop)(nil)
 
 // Batch delays for API events (BatchDelay): while the API server streams
 // changes (10,000 Services created), passes run at most every
@@ -136,14 +132,14 @@ func (l *L2Loop) BatchDelay() time.Duration {
 }
 
 // Reconcile recomputes everything.
-func (l *L2Loop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
 	defer func() { l.passNanos.Store(int64(time.Since(start))) }()
 	var held uint64
 	if l.Hold != nil {
 		if held = l.Hold.Held(); held != 0 {
 			if wait := time.Until(time.Unix(0, l.settleUntil.Load())); wait > 0 && l.Membership != nil && !allKnownLive(l.Membership) {
-				return reconcile.Result{RequeueAfter: min(wait, 100*time.Millisecond)}, nil
+				return min(wait, 100*time.Millisecond), nil
 			}
 			// This process stood still: learn what the others did
 			// meanwhile before deciding anything.
@@ -161,15 +157,15 @@ func (l *L2Loop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 	gen := l.planGen.Load()
 	snap, err := l.snapshot(ctx)
 	if err != nil {
-		return reconcile.Result{}, err
+		return 0, err
 	}
 	if snap.Config == nil {
-		return reconcile.Result{}, nil
+		return 0, nil
 	}
 	if l.Membership != nil && !l.Membership.Synced() {
 		// Until we know the others' claims we could take an address that
 		// someone already answers for.
-		return reconcile.Result{RequeueAfter: 200 * time.Millisecond}, nil
+		return 200 * time.Millisecond, nil
 	}
 	desired := L2Desired(snap)
 
@@ -190,7 +186,7 @@ func (l *L2Loop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 			// in a resync, so wait for them before electing.
 			l.Log.Info("most speakers are back; holding layer-2 answers until the membership is resynchronized")
 			l.settleUntil.Store(time.Now().Add(healSettle).UnixNano())
-			return reconcile.Result{RequeueAfter: healSettle}, nil
+			return healSettle, nil
 		}
 		if held != 0 {
 			defer func() {
@@ -244,7 +240,7 @@ func (l *L2Loop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 		// Nothing this node does changes: keep the responders, the
 		// claims and the status as they are.
 		l.schedulePlans(gen, snap)
-		return reconcile.Result{}, nil
+		return 0, nil
 	}
 	l.lastIfaces = ifc.seen
 
@@ -310,10 +306,10 @@ func (l *L2Loop) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.
 	}
 	if errARP != nil || errNDP != nil {
 		l.lastIfaces = nil // try again in full
-		return reconcile.Result{}, fmt.Errorf("responders: arp: %v, ndp: %v", errARP, errNDP)
+		return 0, fmt.Errorf("responders: arp: %v, ndp: %v", errARP, errNDP)
 	}
 	l.schedulePlans(gen, snap)
-	return reconcile.Result{}, nil
+	return 0, nil
 }
 
 // claimsOf is the claims of owned, sorted by IP.
@@ -445,7 +441,7 @@ func (l *L2Loop) events(ctx context.Context, evs []assignedEvent) {
 // serviceForEvent returns the Service key names, for an event's
 // reference: from store when set (the cache holds cachedServices, which
 // the client cannot return), else through c; nil if it is gone.
-func serviceForEvent(ctx context.Context, c client.Reader, store interface{ List() []any }, key model.ServiceKey) runtime.Object {
+func serviceForEvent(ctx context.Context, c kube.Reader, store interface{ List() []any }, key model.ServiceKey) runtime.Object {
 	if s, ok := store.(interface {
 		GetByKey(string) (any, bool, error)
 	}); ok {
@@ -459,7 +455,7 @@ func serviceForEvent(ctx context.Context, c client.Reader, store interface{ List
 		return nil
 	}
 	var svc corev1.Service
-	if err := c.Get(ctx, client.ObjectKey{Namespace: key.Namespace, Name: key.Name}, &svc); err != nil {
+	if err := c.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: key.Name}, &svc); err != nil {
 		return nil
 	}
 	return &svc
@@ -504,8 +500,8 @@ type lastGoodConfig struct {
 
 // load builds the configuration from what c holds in ns and returns it,
 // or, when it does not validate, the last one that did (nil before any).
-func (g *lastGoodConfig) load(ctx context.Context, c client.Reader, ns string, log logr.Logger) (*model.Config, error) {
-	res, err := k8s.LoadResources(ctx, c, ns)
+func (g *lastGoodConfig) load(ctx context.Context, c kube.Reader, ns string, log logr.Logger) (*model.Config, error) {
+	res, err := kube.LoadResources(ctx, c, ns)
 	if err != nil {
 		return nil, err
 	}
@@ -537,7 +533,7 @@ func (l *L2Loop) snapshot(ctx context.Context) (Snapshot, error) {
 	}
 
 	var nodes corev1.NodeList
-	if err := l.Client.List(ctx, &nodes, client.UnsafeDisableDeepCopy); err != nil {
+	if err := l.Client.List(ctx, &nodes); err != nil {
 		return snap, err
 	}
 	snap.Nodes = make(map[string]Node, len(nodes.Items))
@@ -546,7 +542,7 @@ func (l *L2Loop) snapshot(ctx context.Context) (Snapshot, error) {
 	}
 
 	var slices discoveryv1.EndpointSliceList
-	if err := l.Client.List(ctx, &slices, client.UnsafeDisableDeepCopy); err != nil {
+	if err := l.Client.List(ctx, &slices); err != nil {
 		return snap, err
 	}
 	snap.Endpoints = map[model.ServiceKey]map[string]bool{}
@@ -592,7 +588,7 @@ func nodeFrom(n *corev1.Node) Node {
 // announcedServices lists the Services Herald serves that have addresses,
 // from store (the informer's own objects, read only) when set, else
 // through c. The IPs slices are the cache's: callers only read them.
-func announcedServices(ctx context.Context, c client.Reader, store interface{ List() []any }, class servicereq.Class) ([]Service, error) {
+func announcedServices(ctx context.Context, c kube.Reader, store interface{ List() []any }, class servicereq.Class) ([]Service, error) {
 	var out []Service
 	if store != nil {
 		objs := store.List()
@@ -612,7 +608,7 @@ func announcedServices(ctx context.Context, c client.Reader, store interface{ Li
 		return out, nil
 	}
 	var svcs corev1.ServiceList
-	if err := c.List(ctx, &svcs, client.UnsafeDisableDeepCopy); err != nil {
+	if err := c.List(ctx, &svcs); err != nil {
 		return nil, err
 	}
 	out = make([]Service, 0, len(svcs.Items))

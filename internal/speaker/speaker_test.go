@@ -83,7 +83,7 @@ func loopFixture(t *testing.T, objs ...client.Object) (*L2Loop, client.Client, *
 	rec := record.NewFakeRecorder(100)
 	nics := &staticInterfaces{}
 	return &L2Loop{
-		Client: cl, Recorder: rec, Namespace: v1beta1.Namespace, NodeName: "n1",
+		Client: k8s.Client(cl), Recorder: rec, Namespace: v1beta1.Namespace, NodeName: "n1",
 		ARP: arp, NDP: &recordingResponder{}, Interfaces: nics, Log: logr.Discard(),
 	}, cl, arp, rec, nics
 }
@@ -108,7 +108,7 @@ func TestReconcileOnlyActsOnChange(t *testing.T) {
 	ctx := context.Background()
 	loop, cl, arp, rec, nics := loopFixture(t, lbService("a", "172.31.255.200"), lbService("b", "172.31.255.201"))
 
-	if _, err := loop.Reconcile(ctx, LoopKey); err != nil {
+	if _, err := loop.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if len(arp.calls) != 1 {
@@ -127,7 +127,7 @@ func TestReconcileOnlyActsOnChange(t *testing.T) {
 
 	// Nothing changed: no responder call, no event.
 	for range 3 {
-		if _, err := loop.Reconcile(ctx, LoopKey); err != nil {
+		if _, err := loop.Reconcile(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -142,7 +142,7 @@ func TestReconcileOnlyActsOnChange(t *testing.T) {
 	if err := cl.Create(ctx, lbService("c", "172.31.255.202")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loop.Reconcile(ctx, LoopKey); err != nil {
+	if _, err := loop.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if len(arp.calls) != 2 || len(arp.calls[1]["eth0"]) != 3 {
@@ -158,7 +158,7 @@ func TestReconcileOnlyActsOnChange(t *testing.T) {
 	if err := cl.Create(ctx, lbService("d", "172.31.255.202")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loop.Reconcile(ctx, LoopKey); err != nil {
+	if _, err := loop.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if len(arp.calls) != 3 {
@@ -167,7 +167,7 @@ func TestReconcileOnlyActsOnChange(t *testing.T) {
 	if got := drainEvents(rec); len(got) != 1 || !strings.Contains(got[0], "172.31.255.202") {
 		t.Errorf("events after a Service joined an owned IP: %q, want one", got)
 	}
-	if _, err := loop.Reconcile(ctx, LoopKey); err != nil {
+	if _, err := loop.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := drainEvents(rec); len(got) != 0 {
@@ -185,7 +185,7 @@ func (s storeOf) List() []any { return s }
 func TestReconcileReadsServiceStore(t *testing.T) {
 	loop, _, arp, _, _ := loopFixture(t, lbService("in-client", "172.31.255.210"))
 	loop.ServiceStore = storeOf{lbService("in-store", "172.31.255.220"), "not a Service"}
-	if _, err := loop.Reconcile(context.Background(), LoopKey); err != nil {
+	if _, err := loop.Reconcile(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	want := []netip.Addr{netip.MustParseAddr("172.31.255.220")}

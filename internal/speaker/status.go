@@ -4,18 +4,21 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
 	"time"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/herald-lb/herald/api/v1beta1"
+	"github.com/herald-lb/herald/internal/kube"
 	"github.com/herald-lb/herald/internal/model"
 )
 
@@ -29,7 +32,7 @@ type L2StatusEntry struct {
 // announces: one object per Service it answers for, deleted when it stops.
 // Writes happen in the background so they never delay an announcement.
 type StatusWriter struct {
-	Client    client.Client
+	Client    kube.Client
 	Namespace string
 	NodeName  string
 	Log       logr.Logger
@@ -50,7 +53,7 @@ const restartEvery = 50
 var errNewerDesired = errors.New("a newer desired state arrived")
 
 // NewStatusWriter returns a writer; run it with Start.
-func NewStatusWriter(c client.Client, ns, node string, log logr.Logger) *StatusWriter {
+func NewStatusWriter(c kube.Client, ns, node string, log logr.Logger) *StatusWriter {
 	return &StatusWriter{Client: c, Namespace: ns, NodeName: node, Log: log, notify: make(chan struct{}, 1)}
 }
 
@@ -120,8 +123,7 @@ func (w *StatusWriter) sync(ctx context.Context) error {
 	// The cache's objects are only read; one is copied before it is
 	// updated.
 	var have v1beta1.ServiceL2StatusList
-	if err := w.Client.List(ctx, &have, client.InNamespace(w.Namespace), client.MatchingLabels{v1beta1.LabelNodeName: w.NodeName},
-		client.UnsafeDisableDeepCopy); err != nil {
+	if err := w.Client.List(ctx, &have, kube.InNamespace(w.Namespace), kube.MatchingLabels(map[string]string{v1beta1.LabelNodeName: w.NodeName})); err != nil {
 		return err
 	}
 	existing := make(map[string]*v1beta1.ServiceL2Status, len(have.Items))
@@ -135,8 +137,8 @@ func (w *StatusWriter) sync(ctx context.Context) error {
 	if len(desired) == 0 && len(existing) >= deleteAllMin {
 		// A restarted speaker owns nothing (no failback): one request
 		// instead of one per Service.
-		err := w.Client.DeleteAllOf(ctx, &v1beta1.ServiceL2Status{}, client.InNamespace(w.Namespace),
-			client.MatchingLabels{v1beta1.LabelNodeName: w.NodeName})
+		err := w.Client.DeleteAllOf(ctx, &v1beta1.ServiceL2Status{}, kube.InNamespace(w.Namespace),
+			kube.MatchingLabels(map[string]string{v1beta1.LabelNodeName: w.NodeName}))
 		if err == nil {
 			return nil
 		}
@@ -195,29 +197,38 @@ func (w *StatusWriter) sync(ctx context.Context) error {
 			}
 		} else if statusEqual(obj.Status, want) {
 			continue
-		} else {
-			if stale() {
-				return errNewerDesired
-			}
-			obj = obj.DeepCopy()
+		} else if stale() {
+			return errNewerDesired
 		}
-		if err := patchStatus(ctx, w.Client, obj, func() { obj.Status = want }); err != nil {
+		if err := patchStatus(ctx, w.Client, obj, func(o *v1beta1.ServiceL2Status) { o.Status = want }); err != nil {
 			firstErr = keepFirst(firstErr, err)
 		}
 	}
 	return firstErr
 }
 
-// patchStatus applies set to obj and writes the difference to its status
-// subresource as a merge patch. Each node writes only its own status
-// objects, so no optimistic lock: an update carrying the cache's
-// resourceVersion conflicts whenever the cache has not yet seen this
-// writer's previous write (BGPSessionStatus counts change with every
-// Service).
-func patchStatus(ctx context.Context, c client.Client, obj client.Object, set func()) error {
-	orig := obj.DeepCopyObject().(client.Object)
-	set()
-	return c.Status().Patch(ctx, obj, client.MergeFrom(orig))
+// patchStatus writes to the status subresource of orig, as a merge
+// patch, what set changes in a copy of it; orig itself (often the
+// cache's) is not changed. Each node writes only its own status objects,
+// so no optimistic lock: an update carrying the cache's resourceVersion
+// conflicts whenever the cache has not yet seen this writer's previous
+// write (BGPSessionStatus counts change with every Service).
+func patchStatus[T kube.Object](ctx context.Context, c kube.Writer, orig T, set func(T)) error {
+	obj := orig.DeepCopyObject().(T)
+	set(obj)
+	before, err := json.Marshal(orig)
+	if err != nil {
+		return err
+	}
+	after, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	patch, err := jsonpatch.CreateMergePatch(before, after)
+	if err != nil {
+		return fmt.Errorf("status patch of %s/%s: %w", orig.GetNamespace(), orig.GetName(), err)
+	}
+	return c.MergePatchStatus(ctx, obj, patch)
 }
 
 func statusEqual(a, b v1beta1.ServiceL2StatusStatus) bool {

@@ -68,7 +68,7 @@ func TestStatusWriterSync(t *testing.T) {
 			return c.Delete(ctx, o, opts...)
 		},
 	}, stale)
-	w := NewStatusWriter(c, v1beta1.Namespace, "n1", logr.Discard())
+	w := NewStatusWriter(k8s.Client(c), v1beta1.Namespace, "n1", logr.Discard())
 	w.Set(map[model.ServiceKey]L2StatusEntry{svcKey("a"): entry("172.31.255.200"), svcKey("b"): entry("172.31.255.201")})
 	if err := w.sync(ctx); err != nil {
 		t.Fatal(err)
@@ -110,7 +110,7 @@ func TestStatusWriterRestartsOnNewerDesired(t *testing.T) {
 			return c.Create(ctx, o, opts...)
 		},
 	})
-	w = NewStatusWriter(c, v1beta1.Namespace, "n1", logr.Discard())
+	w = NewStatusWriter(k8s.Client(c), v1beta1.Namespace, "n1", logr.Discard())
 	many := map[model.ServiceKey]L2StatusEntry{}
 	for i := range 3 * restartEvery {
 		many[svcKey(fmt.Sprintf("s%03d", i))] = entry(fmt.Sprintf("172.31.0.%d", i))
@@ -153,7 +153,7 @@ func TestStatusWriterDeletesAllAtOnce(t *testing.T) {
 			return c.DeleteAllOf(ctx, o, opts...)
 		},
 	}, objs...)
-	w := NewStatusWriter(c, v1beta1.Namespace, "n1", logr.Discard())
+	w := NewStatusWriter(k8s.Client(c), v1beta1.Namespace, "n1", logr.Discard())
 	w.Set(map[model.ServiceKey]L2StatusEntry{})
 	if err := w.sync(ctx); err != nil {
 		t.Fatal(err)

@@ -226,6 +226,25 @@ func TestFRRSessionsAndAttributes(t *testing.T) {
 		}
 	})
 
+	t.Run("every peer removed, no router ID needed", func(t *testing.T) {
+		// The node's address (and so its router ID) is not known when
+		// no BGPPeer is left: removing them all must still work.
+		sp.reconcile(t, Desired{})
+		var n frrNeighbor
+		if !nstest.Eventually(5*time.Second, func() bool { n = r.neighbor(t, nodeV4(1)); return n.State != "Established" }) {
+			t.Fatalf("FRR's session is still %s after every peer was removed", n.State)
+		}
+		if !strings.Contains(n.LastReset, "Notification received") {
+			t.Errorf("FRR's last reset %q, want a NOTIFICATION received", n.LastReset)
+		}
+		if st := sp.sessions(t); len(st) != 0 {
+			t.Errorf("sessions %+v, want none", st)
+		}
+		// Back, for the shutdown below.
+		sp.reconcile(t, desired)
+		sp.waitSession(t, "r4", StateEstablished, 10*time.Second)
+	})
+
 	t.Run("graceful shutdown sends a NOTIFICATION", func(t *testing.T) {
 		took := sp.stop(t)
 		t.Logf("shutdown took %s", took)

@@ -202,7 +202,9 @@ func (s *Speaker) Reconcile(ctx context.Context, d Desired) error {
 		}
 	}
 
-	if len(wanted) > 0 || s.started {
+	// Without peers nothing needs a router ID: a running server only
+	// removes its peers.
+	if len(wanted) > 0 {
 		if err := s.ensureStarted(ctx, d.RouterID, asn); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
