@@ -1,6 +1,7 @@
 package kube_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -19,8 +20,16 @@ func TestEventRecorder(t *testing.T) {
 	l2 := newL2Status(ns, "web-status", "node-1")
 	f.create(t, svc, node, l2)
 
-	recorder, shutdown := kube.NewEventRecorder(f.api, f.scheme, "kube-test")
-	defer shutdown()
+	recorder := kube.NewEvents(f.api, f.scheme, "kube-test", "")
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- recorder.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
 
 	for _, tc := range []struct {
 		name string
@@ -38,8 +47,8 @@ func TestEventRecorder(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			reason := fmt.Sprintf("Test%d", nameSeq.Add(1))
 			for range tc.times {
-				// The second identical event is aggregated: the sink
-				// patches the first one's count.
+				// The second identical event is aggregated: the
+				// first one's count is patched.
 				recorder.Eventf(tc.obj, corev1.EventTypeWarning, reason, "about %s", tc.meta.GetName())
 			}
 			eventually(t, "the event", func() error {

@@ -27,6 +27,8 @@ func forbiddenImport(pkg string) string {
 		return "client-go's typed clientset or its scheme"
 	case strings.HasPrefix(pkg, "k8s.io/api/") && pkg != "k8s.io/api/core/v1" && pkg != "k8s.io/api/discovery/v1":
 		return "an API group other than core/v1 and discovery/v1"
+	case pkg == "k8s.io/client-go/tools/record" || strings.HasPrefix(pkg, "github.com/google/gnostic-models"):
+		return "client-go's event recorder and the OpenAPI models its strategic merge patches need"
 	}
 	return ""
 }
@@ -47,7 +49,9 @@ func TestForbiddenImport(t *testing.T) {
 		{"k8s.io/api/discovery/v1", false},
 		{"k8s.io/client-go/rest", false},
 		{"k8s.io/client-go/tools/cache", false},
-		{"k8s.io/client-go/tools/record", false},
+		{"k8s.io/client-go/tools/record", true},
+		{"github.com/google/gnostic-models/openapiv2", true},
+		{"k8s.io/client-go/tools/reference", false},
 		{"k8s.io/apimachinery/pkg/runtime", false},
 		{"sigs.k8s.io/json", false},
 	} {

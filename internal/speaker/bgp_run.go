@@ -5,7 +5,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	toolscache "k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/record"
 
 	"github.com/herald-lb/herald/internal/announce/bgp"
 	"github.com/herald-lb/herald/internal/kube"
@@ -18,7 +17,7 @@ import (
 // with the process's context, not the loop's, so that SIGTERM closes the
 // sessions at once. The GoBGP server starts with the first peer; without
 // BGPPeers it costs nothing.
-func setupBGP(api kube.Client, c *kube.Cache, rec record.EventRecorder, inf *informerSet, opts Options,
+func setupBGP(api kube.Client, c *kube.Cache, rec kube.EventRecorder, inf *informerSet, opts Options,
 	reg prometheus.Registerer, log logr.Logger) (*bgp.Speaker, *runner, *BGPStatusWriter, error) {
 	spk := bgp.New(bgp.Options{Log: log.WithName("bgp"), ListenPort: opts.BGPListenPort})
 	// The status writer reads its objects from the cache and writes them

@@ -16,7 +16,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/record"
 
 	"github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/internal/announce/bgp"
@@ -51,7 +50,7 @@ const (
 // goroutines, so a thousand Service statuses do not delay a session's.
 type BGPStatusWriter struct {
 	Client    kube.Client
-	Recorder  record.EventRecorder
+	Recorder  kube.EventRecorder
 	Namespace string
 	NodeName  string
 	Sessions  BGPSessions
@@ -82,7 +81,7 @@ type seenSession struct {
 }
 
 // NewBGPStatusWriter returns a writer; run it with Start.
-func NewBGPStatusWriter(c kube.Client, rec record.EventRecorder, ns, node string, sessions BGPSessions, m *metrics.BGP, log logr.Logger) *BGPStatusWriter {
+func NewBGPStatusWriter(c kube.Client, rec kube.EventRecorder, ns, node string, sessions BGPSessions, m *metrics.BGP, log logr.Logger) *BGPStatusWriter {
 	return &BGPStatusWriter{
 		Client: c, Recorder: rec, Namespace: ns, NodeName: node, Sessions: sessions, Metrics: m, Log: log,
 		kickPeer: make(chan struct{}, 1), kickSvc: make(chan struct{}, 1),

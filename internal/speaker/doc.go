@@ -20,4 +20,11 @@
 // BGP adapter (package announce/bgp), and BGPStatusWriter writes
 // BGPSessionStatus and ServiceBGPStatus objects, session events on the
 // BGPPeers and the BGP metrics.
+//
+// The speaker talks to the API server only through package kube (plain
+// client-go informers and REST clients for the few kinds it reads):
+// controller-runtime and the typed clientset would load every API group
+// into every node's memory. Each loop is a Pass driven by a runner: one
+// key in a delaying queue, so passes never overlap and any number of
+// events make one pass.
 package speaker

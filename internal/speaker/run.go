@@ -140,8 +140,7 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	l2m := metrics.NewL2(reg)
-	recorder, stopEvents := kube.NewEventRecorder(api, scheme, "herald-speaker")
-	defer stopEvents()
+	recorder := kube.NewEvents(api, scheme, "herald-speaker", opts.NodeName)
 
 	class := servicereq.Class{Name: opts.LBClass, Only: opts.LBClassOnly}
 	informers, err := newInformers(api, opts, class)
@@ -224,6 +223,7 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	g := &group{errc: make(chan error, 1)}
 	synced := c.WaitForSync
 	g.run("cache", func() error { return c.Run(mctx) })
+	g.run("events", func() error { return recorder.Run(mctx) })
 	g.run("hold", func() error { return hold.Run(mctx) })
 	g.run("arp", func() error { return arpR.Run(mctx) })
 	g.run("ndp", func() error { return ndpR.Run(mctx) })

@@ -17,7 +17,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/record"
 
 	"github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/internal/config"
@@ -53,10 +52,10 @@ type Interfaces interface {
 
 // L2Loop computes the layer-2 announcements from the API server's state
 // and the membership, and drives the responders to them. It runs as a
-// reconciler under a single key: every change recomputes the whole set.
+// Pass under a runner with a single key: every change recomputes the whole set.
 type L2Loop struct {
 	Client     kube.Reader
-	Recorder   record.EventRecorder
+	Recorder   kube.EventRecorder
 	Namespace  string
 	NodeName   string
 	Class      servicereq.Class
