@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -41,12 +42,16 @@ func main() {
 	fs.StringVar(&opts.HealthAddr, "health-addr", opts.HealthAddr, "address for /healthz (0 disables)")
 	qps := fs.Float64("kube-api-qps", float64(opts.QPS), "requests per second to the API server")
 	fs.IntVar(&opts.Burst, "kube-api-burst", opts.Burst, "burst of requests to the API server")
-	gcPercent := fs.Int("gc-percent", 50, "Go GC target percentage when $GOGC is unset (lower: less memory, more CPU)")
+	gcPercent := fs.Int("gc-percent", 25, "Go GC target percentage when $GOGC is unset (lower: less memory, more CPU)")
+	maxProcs := fs.Int("max-procs", 1, "threads running Go code at once when $GOMAXPROCS is unset (0: one per CPU); one costs a quarter less CPU at rest")
 	logLevel := fs.String("log-level", "info", "info, debug, error, or a verbosity number")
 	_ = fs.Parse(os.Args[1:])
 	opts.QPS = float32(*qps)
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(*gcPercent)
+	}
+	if os.Getenv("GOMAXPROCS") == "" && *maxProcs > 0 {
+		runtime.GOMAXPROCS(*maxProcs)
 	}
 	if *join != "" {
 		opts.MemberlistJoin = strings.Split(*join, ",")
