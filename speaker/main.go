@@ -43,7 +43,7 @@ func main() {
 	qps := fs.Float64("kube-api-qps", float64(opts.QPS), "requests per second to the API server")
 	fs.IntVar(&opts.Burst, "kube-api-burst", opts.Burst, "burst of requests to the API server")
 	gcPercent := fs.Int("gc-percent", 25, "Go GC target percentage when $GOGC is unset (lower: less memory, more CPU)")
-	maxProcs := fs.Int("max-procs", 1, "threads running Go code at once when $GOMAXPROCS is unset (0: one per CPU); one costs a quarter less CPU at rest")
+	maxProcs := fs.Int("max-procs", 0, "threads running Go code at once when $GOMAXPROCS is unset (0: Go's choice, one per CPU the container may use); 1 costs a quarter less CPU at rest but delays large takeovers")
 	logLevel := fs.String("log-level", "info", "info, debug, error, or a verbosity number")
 	_ = fs.Parse(os.Args[1:])
 	opts.QPS = float32(*qps)
