@@ -24,16 +24,12 @@ type crClient struct {
 
 var _ kube.Client = crClient{}
 
-func listOptions(opts []kube.ListOption) []client.ListOption {
+// options turns opts into controller-runtime's, which serve lists and
+// deletions alike: an empty namespace is every namespace, no labels
+// select everything.
+func options(opts []kube.ListOption) (client.InNamespace, client.MatchingLabels) {
 	o := kube.Apply(opts...)
-	var out []client.ListOption
-	if o.Namespace != "" {
-		out = append(out, client.InNamespace(o.Namespace))
-	}
-	if o.Labels != nil {
-		out = append(out, client.MatchingLabels(o.Labels))
-	}
-	return out
+	return client.InNamespace(o.Namespace), client.MatchingLabels(o.Labels)
 }
 
 func (c crClient) Get(ctx context.Context, key types.NamespacedName, obj kube.Object) error {
@@ -41,7 +37,8 @@ func (c crClient) Get(ctx context.Context, key types.NamespacedName, obj kube.Ob
 }
 
 func (c crClient) List(ctx context.Context, list kube.ObjectList, opts ...kube.ListOption) error {
-	return c.r.List(ctx, list, append(listOptions(opts), client.UnsafeDisableDeepCopy)...)
+	ns, labels := options(opts)
+	return c.r.List(ctx, list, ns, labels, client.UnsafeDisableDeepCopy)
 }
 
 func (c crClient) Create(ctx context.Context, obj kube.Object) error { return c.w.Create(ctx, obj) }
@@ -49,15 +46,8 @@ func (c crClient) Create(ctx context.Context, obj kube.Object) error { return c.
 func (c crClient) Delete(ctx context.Context, obj kube.Object) error { return c.w.Delete(ctx, obj) }
 
 func (c crClient) DeleteAllOf(ctx context.Context, obj kube.Object, opts ...kube.ListOption) error {
-	o := kube.Apply(opts...)
-	var do []client.DeleteAllOfOption
-	if o.Namespace != "" {
-		do = append(do, client.InNamespace(o.Namespace))
-	}
-	if o.Labels != nil {
-		do = append(do, client.MatchingLabels(o.Labels))
-	}
-	return c.w.DeleteAllOf(ctx, obj, do...)
+	ns, labels := options(opts)
+	return c.w.DeleteAllOf(ctx, obj, ns, labels)
 }
 
 func (c crClient) MergePatchStatus(ctx context.Context, obj kube.Object, patch []byte) error {

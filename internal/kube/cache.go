@@ -243,8 +243,7 @@ func (c *Cache) List(_ context.Context, list ObjectList, opts ...ListOption) err
 	if err != nil {
 		return err
 	}
-	o := Apply(opts...)
-	sel, err := labelSelector(o.Labels)
+	o, sel, err := applySelect(opts)
 	if err != nil {
 		return err
 	}

@@ -181,6 +181,13 @@ func checkNamespace(r Resource, ns string) error {
 
 // labelSelector returns the selector for l: everything when l is empty,
 // an error when a key or value is not a valid label.
+// applySelect applies opts and returns them with their label selector.
+func applySelect(opts []ListOption) (ListOptions, labels.Selector, error) {
+	o := Apply(opts...)
+	sel, err := labelSelector(o.Labels)
+	return o, sel, err
+}
+
 func labelSelector(l labels.Set) (labels.Selector, error) {
 	if len(l) == 0 {
 		return labels.Everything(), nil
@@ -216,8 +223,7 @@ func (c *APIClient) List(ctx context.Context, list ObjectList, opts ...ListOptio
 	if err != nil {
 		return err
 	}
-	o := Apply(opts...)
-	sel, err := labelSelector(o.Labels)
+	o, sel, err := applySelect(opts)
 	if err != nil {
 		return err
 	}
@@ -276,12 +282,11 @@ func (c *APIClient) DeleteAllOf(ctx context.Context, obj Object, opts ...ListOpt
 	if err != nil {
 		return err
 	}
-	o := Apply(opts...)
-	if err := checkNamespace(r, o.Namespace); err != nil {
+	o, sel, err := applySelect(opts)
+	if err != nil {
 		return err
 	}
-	sel, err := labelSelector(o.Labels)
-	if err != nil {
+	if err := checkNamespace(r, o.Namespace); err != nil {
 		return err
 	}
 	err = rc.Delete().NamespaceIfScoped(o.Namespace, r.Namespaced).Resource(r.Resource).
