@@ -96,9 +96,18 @@ func (m *Membership) Run(ctx context.Context) error {
 	if !m.started.CompareAndSwap(false, true) {
 		return errors.New("membership already ran")
 	}
-	list, err := ml.Create(m.config())
+	where := net.JoinHostPort(m.opts.BindAddr, strconv.Itoa(m.opts.BindPort))
+	tr, err := newTransport(m.opts.BindAddr, m.opts.BindPort)
 	if err != nil {
-		return fmt.Errorf("start memberlist on %s: %w", net.JoinHostPort(m.opts.BindAddr, strconv.Itoa(m.opts.BindPort)), err)
+		return fmt.Errorf("start memberlist on %s: %w", where, err)
+	}
+	c := m.config()
+	c.Transport = tr
+	c.BindPort, c.AdvertisePort = tr.port(), tr.port()
+	list, err := ml.Create(c)
+	if err != nil {
+		_ = tr.Shutdown()
+		return fmt.Errorf("start memberlist on %s: %w", where, err)
 	}
 	m.list.Store(list)
 	close(m.ready)
