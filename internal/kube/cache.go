@@ -64,9 +64,6 @@ func (i *Informer) AddHandler(h toolscache.ResourceEventHandler) error {
 // are shared: read-only.
 func (i *Informer) Store() toolscache.Store { return i.informer.GetStore() }
 
-// HasSynced says whether the informer's store holds the initial list.
-func (i *Informer) HasSynced() bool { return i.informer.HasSynced() }
-
 // Cache holds informers, one per kind, and reads from them: it is a Reader
 // over what they hold (so it answers only for declared kinds, and only
 // with what their selectors let in). Declare informers, add handlers,

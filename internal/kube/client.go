@@ -138,18 +138,9 @@ func NewClient(cfg *rest.Config, scheme *runtime.Scheme) (*APIClient, error) {
 	return c, nil
 }
 
-// Scheme returns the scheme the client maps kinds with.
-func (c *APIClient) Scheme() *runtime.Scheme { return c.scheme }
-
-// RESTClientFor returns the REST client for obj's API group version and
-// how the API server serves obj's kind; an ErrUnsupportedKind error for
-// kinds outside the scheme or the package's table.
-func (c *APIClient) RESTClientFor(obj Object) (rest.Interface, Resource, error) {
-	return c.clientFor(obj, false)
-}
-
 // clientFor maps obj (a list when list is set) to its item kind's REST
-// client and resource.
+// client and resource; an ErrUnsupportedKind error for kinds outside the
+// scheme or the package's table.
 func (c *APIClient) clientFor(obj runtime.Object, list bool) (*rest.RESTClient, Resource, error) {
 	gvks, _, err := c.scheme.ObjectKinds(obj)
 	if err != nil || len(gvks) == 0 {
@@ -179,8 +170,6 @@ func checkNamespace(r Resource, ns string) error {
 	return nil
 }
 
-// labelSelector returns the selector for l: everything when l is empty,
-// an error when a key or value is not a valid label.
 // applySelect applies opts and returns them with their label selector.
 func applySelect(opts []ListOption) (ListOptions, labels.Selector, error) {
 	o := Apply(opts...)
@@ -188,6 +177,8 @@ func applySelect(opts []ListOption) (ListOptions, labels.Selector, error) {
 	return o, sel, err
 }
 
+// labelSelector returns the selector for l: everything when l is empty,
+// an error when a key or value is not a valid label.
 func labelSelector(l labels.Set) (labels.Selector, error) {
 	if len(l) == 0 {
 		return labels.Everything(), nil

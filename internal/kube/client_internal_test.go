@@ -52,7 +52,7 @@ func TestNewSchemeGroups(t *testing.T) {
 	}
 }
 
-func TestRESTClientFor(t *testing.T) {
+func TestClientFor(t *testing.T) {
 	c := offlineClient(t, nil)
 	for _, tc := range []struct {
 		obj        Object
@@ -79,7 +79,7 @@ func TestRESTClientFor(t *testing.T) {
 	} {
 		kind := reflect.TypeOf(tc.obj).Elem().Name()
 		t.Run(kind, func(t *testing.T) {
-			rc, r, err := c.RESTClientFor(tc.obj)
+			rc, r, err := c.clientFor(tc.obj, false)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -62,13 +62,13 @@ const (
 var _ EventRecorder = (*Events)(nil)
 
 // NewEvents returns a recorder that writes Events through api as
-// component (from host, when set); scheme names the kinds of objects
-// without TypeMeta. Events about an object go to its namespace
+// component (from host, when set); api's scheme names the kinds of
+// objects without TypeMeta. Events about an object go to its namespace
 // ("default" for cluster-scoped objects). Nothing is written until Run.
-func NewEvents(api *APIClient, scheme *runtime.Scheme, component, host string) *Events {
+func NewEvents(api *APIClient, component, host string) *Events {
 	return &Events{
 		rc:     api.clients[corev1.SchemeGroupVersion],
-		scheme: scheme,
+		scheme: api.scheme,
 		source: corev1.EventSource{Component: component, Host: host},
 		now:    time.Now,
 		queue:  make(chan *corev1.Event, eventQueue),

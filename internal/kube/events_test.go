@@ -20,7 +20,7 @@ func TestEventRecorder(t *testing.T) {
 	l2 := newL2Status(ns, "web-status", "node-1")
 	f.create(t, svc, node, l2)
 
-	recorder := kube.NewEvents(f.api, f.scheme, "kube-test", "")
+	recorder := kube.NewEvents(f.api, "kube-test", "")
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- recorder.Run(ctx) }()

@@ -140,7 +140,7 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	l2m := metrics.NewL2(reg)
-	recorder := kube.NewEvents(api, scheme, "herald-speaker", opts.NodeName)
+	recorder := kube.NewEvents(api, "herald-speaker", opts.NodeName)
 
 	class := servicereq.Class{Name: opts.LBClass, Only: opts.LBClassOnly}
 	informers, err := newInformers(api, opts, class)
@@ -218,8 +218,8 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 
 	// Everything but BGP stops with mctx, after the handover; BGP stops
 	// with ctx itself: SIGTERM closes the sessions at once.
-	mctx, stopManager := context.WithCancel(context.Background())
-	defer stopManager()
+	mctx, stopLoops := context.WithCancel(context.Background())
+	defer stopLoops()
 	g := &group{errc: make(chan error, 1)}
 	synced := c.WaitForSync
 	g.run("cache", func() error { return c.Run(mctx) })
@@ -228,18 +228,17 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	g.run("arp", func() error { return arpR.Run(mctx) })
 	g.run("ndp", func() error { return ndpR.Run(mctx) })
 	g.run("interfaces", func() error { return nics.watch(mctx, l2Runner.kick) })
-	g.run("l2 status", func() error {
-		if !synced(mctx) {
-			return nil
+	// The status writers list their objects from the cache.
+	afterSync := func(run func(context.Context) error) func() error {
+		return func() error {
+			if !synced(mctx) {
+				return nil
+			}
+			return run(mctx)
 		}
-		return status.Start(mctx)
-	})
-	g.run("bgp status", func() error {
-		if !synced(mctx) {
-			return nil
-		}
-		return bgpStatus.Start(mctx)
-	})
+	}
+	g.run("l2 status", afterSync(status.Start))
+	g.run("bgp status", afterSync(bgpStatus.Start))
 	g.run("l2 loop", func() error { return l2Runner.Run(mctx, synced) })
 	g.run("bgp loop", func() error { return bgpRunner.Run(mctx, synced) })
 	if opts.MetricsAddr != "0" && opts.MetricsAddr != "" {
@@ -254,7 +253,7 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 
 	stopAll := func() {
 		stopBGP()
-		stopManager()
+		stopLoops()
 		g.wg.Wait()
 	}
 	if members == nil {
