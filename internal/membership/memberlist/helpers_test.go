@@ -3,8 +3,11 @@ package memberlist
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,6 +76,43 @@ func start(t *testing.T, opts Options) *member {
 		t.Fatal(err)
 	}
 	return mb
+}
+
+// onFreePort calls try with a port that was free for UDP and TCP when
+// picked, and again with another port while try fails because the port
+// has been taken since (another test's outgoing connection, say).
+func onFreePort(t *testing.T, try func(port int) error) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		err := try(freePort(t))
+		if err == nil {
+			return
+		}
+		if attempt == 10 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
+	}
+}
+
+// freePort returns a port free for both UDP and TCP on 127.0.0.1 when it
+// was checked.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 10 {
+		l, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.LocalAddr().(*net.UDPAddr).Port
+		tl, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		l.Close()
+		if err == nil {
+			tl.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free for both UDP and TCP in 10 tries")
+	return 0
 }
 
 // tryStart starts a member, or says why it could not.

@@ -7,7 +7,6 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -329,20 +328,20 @@ func TestRestartedMemberReplacesItsClaims(t *testing.T) {
 }
 
 func TestJoinRetriesUntilASeedAnswers(t *testing.T) {
-	// Reserve a port for b, then free it: a's seed is not up yet.
-	l, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.LocalAddr().(*net.UDPAddr).Port
-	l.Close()
-	seed := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-
-	a := start(t, fast("a", seed))
-	waitFor(t, "a alone after failed joins", a.Synced)
-	o := fast("b")
-	o.BindPort = port
-	b := start(t, o)
+	// a's seed is b's port, and b is not up yet.
+	var a, b *member
+	onFreePort(t, func(port int) error {
+		seed := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		a = start(t, fast("a", seed))
+		waitFor(t, "a alone after failed joins", a.Synced)
+		o := fast("b")
+		o.BindPort = port
+		var err error
+		if b, err = tryStart(t, o); err != nil {
+			a.kill(t)
+		}
+		return err
+	})
 	took := waitFor(t, "a joins b", hasMembers(a, "a", "b"))
 	waitFor(t, "b sees a", hasMembers(b, "a", "b"))
 	t.Logf("a joined b %v after b started", took)
@@ -373,23 +372,14 @@ func TestBadInputIsDropped(t *testing.T) {
 }
 
 func TestOwnAddressInSeedsIsSkipped(t *testing.T) {
-	// The port is free for UDP when picked; its TCP twin may be taken
-	// (another test's outgoing connection): pick again then.
 	var a *member
-	for attempt := 0; a == nil; attempt++ {
-		l, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.LocalAddr().(*net.UDPAddr).Port
-		l.Close()
+	onFreePort(t, func(port int) error {
 		o := fast("a", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		o.BindPort = port
+		var err error
 		a, err = tryStart(t, o)
-		if err != nil && (attempt == 9 || !strings.Contains(err.Error(), "address already in use")) {
-			t.Fatal(err)
-		}
-	}
+		return err
+	})
 	waitFor(t, "a synced", a.Synced)
 	if diff := cmp.Diff([]string{"a"}, a.Members()); diff != "" {
 		t.Errorf("members (-want +got):\n%s", diff)
