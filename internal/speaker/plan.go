@@ -2,6 +2,7 @@ package speaker
 
 import (
 	"maps"
+	"net/netip"
 	"slices"
 	"time"
 )
@@ -42,6 +43,19 @@ type takeoverPlans struct {
 type plan struct {
 	state  responderState
 	gained int
+}
+
+// linksUp reports whether every interface the plan answers on has a
+// working link.
+func (p plan) linksUp(i Interfaces) bool {
+	for _, m := range []map[string][]netip.Addr{p.state.v4, p.state.v6} {
+		for name := range m {
+			if !i.LinkUp(name) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // invalidatePlans voids the plans made so far; every input change calls it.
@@ -150,6 +164,10 @@ func (l *L2Loop) TakeOver() bool {
 		return false
 	}
 	if !l.quorum(Snapshot{Live: live, Known: l.Membership.Known(), Nodes: p.snap.Nodes}) {
+		return false
+	}
+	if !pl.linksUp(l.Interfaces) {
+		// Cut off, maybe: the pass decides address by address.
 		return false
 	}
 	l.mu.Lock()

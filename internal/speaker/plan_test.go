@@ -154,6 +154,15 @@ func TestTakeOverOnlyWhenValid(t *testing.T) {
 			t.Error("a plan was applied with every member live")
 		}
 	})
+	t.Run("link down", func(t *testing.T) {
+		loop, arp, m := planFixture(t)
+		calls := len(arp.calls)
+		loop.Interfaces.(*staticInterfaces).down = map[string]bool{"eth0": true}
+		m.setLive("n1", "n3")
+		if loop.TakeOver() || len(arp.calls) != calls {
+			t.Error("a plan was applied with the link down")
+		}
+	})
 	t.Run("no quorum", func(t *testing.T) {
 		// n4 and n5 are Ready Nodes whose speakers were seen, then
 		// failed: two of five live is no quorum.
@@ -167,4 +176,35 @@ func TestTakeOverOnlyWhenValid(t *testing.T) {
 			t.Error("a plan was applied without quorum")
 		}
 	})
+}
+
+// A node whose link is down may be the one cut off: what it sees die may
+// be its own isolation. It keeps what it has but takes nothing over
+// until its link works again (an address it took then would carry a
+// newer claim than the node that really has it, and move to it when the
+// link comes back).
+func TestCutOffNodeTakesNothingOver(t *testing.T) {
+	loop, arp, m := planFixture(t)
+	ctx := context.Background()
+	nics := loop.Interfaces.(*staticInterfaces)
+	nics.down = map[string]bool{"eth0": true}
+	m.setLive("n1", "n3") // n2 seen to fail while n1's link is down
+	if _, err := loop.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(arp.calls[len(arp.calls)-1]["eth0"]); got != 10 {
+		t.Errorf("with its link down n1 answers for %d addresses, want its own 10", got)
+	}
+	if got := len(m.Claims()["n1"]); got != 10 {
+		t.Errorf("with its link down n1 claims %d addresses, want its own 10", got)
+	}
+
+	nics.down = nil
+	loop.invalidatePlans() // the interface change
+	if _, err := loop.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(arp.calls[len(arp.calls)-1]["eth0"]); got <= 10 {
+		t.Errorf("with its link back n1 answers for %d addresses, want some of n2's too", got)
+	}
 }

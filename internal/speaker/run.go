@@ -391,6 +391,18 @@ func (l *interfaceList) Resolve(wanted []string) []string {
 	return ifaces.Resolve(l.list, wanted)
 }
 
+// LinkUp implements Interfaces.
+func (l *interfaceList) LinkUp(name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, i := range l.list {
+		if i.Name == name {
+			return i.LinkUp()
+		}
+	}
+	return false
+}
+
 func (l *interfaceList) watch(ctx context.Context, changed func()) error {
 	ch, err := ifaces.Watch(ctx)
 	if err != nil {

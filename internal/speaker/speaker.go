@@ -48,6 +48,9 @@ type Membership interface {
 // for nil, else the named ones that exist and are up.
 type Interfaces interface {
 	Resolve(wanted []string) []string
+	// LinkUp reports whether the named interface is up with a working
+	// link (ifaces.Interface.LinkUp).
+	LinkUp(name string) bool
 }
 
 // L2Loop computes the layer-2 announcements from the API server's state
@@ -195,6 +198,7 @@ func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 		}
 	}
 	now := l.now().UnixMilli()
+	ifc := newIfaceCache(l.Interfaces)
 	next := make(map[netip.Addr]ownedIP, len(l.owned))
 	var gained []L2Announcement
 	var joined []joinedService
@@ -204,7 +208,7 @@ func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 			continue
 		}
 		prev, had := l.owned[ip]
-		if !had && !mayTakeOver {
+		if !had && (!mayTakeOver || !ifc.linkUp(a.Interfaces)) {
 			continue
 		}
 		o := ownedIP{epoch: now, services: a.Services, interfaces: a.Interfaces}
@@ -231,7 +235,6 @@ func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 			lost = append(lost, ip)
 		}
 	}
-	ifc := newIfaceCache(l.Interfaces)
 	for _, o := range next {
 		ifc.resolve(o.interfaces)
 	}
@@ -326,10 +329,11 @@ func claimsOf(owned map[netip.Addr]ownedIP) []election.Claim {
 type ifaceCache struct {
 	ifaces Interfaces
 	seen   map[string][]string
+	up     map[string]bool // linkUp, by spec
 }
 
 func newIfaceCache(i Interfaces) *ifaceCache {
-	return &ifaceCache{ifaces: i, seen: map[string][]string{}}
+	return &ifaceCache{ifaces: i, seen: map[string][]string{}, up: map[string]bool{}}
 }
 
 func (c *ifaceCache) resolve(spec []string) []string {
@@ -340,6 +344,30 @@ func (c *ifaceCache) resolve(spec []string) []string {
 		c.seen[k] = r
 	}
 	return r
+}
+
+// linkUp reports whether an address on spec's interfaces could be
+// announced now: spec resolves to no interface (nothing to wait for), or
+// one of them has a working link. A node whose links are down is cut off:
+// what it sees die may be its own isolation, and an address it took over
+// then would carry a newer claim than the node that really has it, and
+// move to it when the link comes back (see the election's newest-claim
+// rule). It takes nothing over until a link works again.
+func (c *ifaceCache) linkUp(spec []string) bool {
+	k := ifaceSpecKey(spec)
+	up, ok := c.up[k]
+	if !ok {
+		names := c.resolve(spec)
+		up = len(names) == 0
+		for _, n := range names {
+			if c.ifaces.LinkUp(n) {
+				up = true
+				break
+			}
+		}
+		c.up[k] = up
+	}
+	return up
 }
 
 // responderState is what the responders are given: interface -> the

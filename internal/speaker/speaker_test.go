@@ -34,8 +34,14 @@ func (r *recordingResponder) Reconcile(desired map[string][]netip.Addr) error {
 	return nil
 }
 
-// staticInterfaces resolves the default set to eth0.
-type staticInterfaces struct{ resolves int }
+// staticInterfaces resolves the default set to eth0; the interfaces in
+// down have no link.
+type staticInterfaces struct {
+	resolves int
+	down     map[string]bool
+}
+
+func (s *staticInterfaces) LinkUp(name string) bool { return !s.down[name] }
 
 func (s *staticInterfaces) Resolve(wanted []string) []string {
 	s.resolves++

@@ -41,6 +41,12 @@ type Interface struct {
 // Up reports whether the interface is administratively up.
 func (i Interface) Up() bool { return i.Flags&net.FlagUp != 0 }
 
+// LinkUp reports whether the interface is up with its link working
+// (administratively up and running: carrier, or the peer of a veth up).
+func (i Interface) LinkUp() bool {
+	return i.Flags&net.FlagUp != 0 && i.Flags&net.FlagRunning != 0
+}
+
 // Enslaved reports whether the interface is a port of a bond or bridge.
 func (i Interface) Enslaved() bool { return i.Master != "" }
 

@@ -165,3 +165,19 @@ func TestListHost(t *testing.T) {
 	}
 	t.Fatalf("no loopback in %+v", list)
 }
+
+func TestLinkUp(t *testing.T) {
+	for _, tc := range []struct {
+		flags net.Flags
+		want  bool
+	}{
+		{net.FlagUp | net.FlagRunning | net.FlagBroadcast, true},
+		{net.FlagUp | net.FlagBroadcast, false},      // no carrier
+		{net.FlagRunning | net.FlagBroadcast, false}, // administratively down
+		{0, false},
+	} {
+		if got := (Interface{Name: "eth0", Flags: tc.flags}).LinkUp(); got != tc.want {
+			t.Errorf("LinkUp with flags %v = %t, want %t", tc.flags, got, tc.want)
+		}
+	}
+}

@@ -433,10 +433,19 @@ func (m *Membership) memberUp(n *ml.Node) {
 	m.mu.Lock()
 	m.peers[name] = nodeCopy(n)
 	e := m.table.join(name, time.Now())
+	if e.changed {
+		// Welcome it with our record: a member that comes back from a
+		// partition may never have seen us fail, so nothing makes it pull
+		// our record, and what it holds of it is from before the
+		// partition (it misses the takeovers made meanwhile until the
+		// next push/pull).
+		m.replyTo[name] = struct{}{}
+	}
 	m.numLive.Store(int64(len(m.table.members())))
 	m.mu.Unlock()
 	if e.changed {
 		m.log.Info("member up", "peer", name)
+		m.poke()
 	}
 	m.apply(e)
 }

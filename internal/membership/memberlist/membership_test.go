@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	ml "github.com/hashicorp/memberlist"
 
 	"github.com/herald-lb/herald/internal/election"
 )
@@ -399,4 +401,37 @@ func TestSetSeeds(t *testing.T) {
 	took := waitFor(t, "b joins a", hasMembers(b, "a", "b"))
 	t.Logf("joined %v after SetSeeds", took)
 	waitFor(t, "a sees b", hasMembers(a, "a", "b"))
+}
+
+// A member that comes back from a partition may never have seen us fail:
+// nothing would make it pull our record, and what it holds of it is from
+// before the partition. Every member that comes up (or back) gets our
+// record at once, and only then.
+func TestMemberUpGetsOurRecord(t *testing.T) {
+	m, err := New(Options{NodeName: "a", Log: quietLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replyTo := func() []string {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return slices.Sorted(maps.Keys(m.replyTo))
+	}
+	m.memberUp(&ml.Node{Name: "a"}) // ourselves
+	m.memberUp(&ml.Node{Name: "b"})
+	if got := replyTo(); !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("after b came up our record goes to %v, want [b]", got)
+	}
+	m.mu.Lock()
+	clear(m.replyTo)
+	m.mu.Unlock()
+	m.memberUp(&ml.Node{Name: "b"}) // already live: nothing new
+	if got := replyTo(); len(got) != 0 {
+		t.Fatalf("b seen live again: our record goes to %v, want nobody", got)
+	}
+	m.memberDown("b", false)
+	m.memberUp(&ml.Node{Name: "b"})
+	if got := replyTo(); !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("after b came back our record goes to %v, want [b]", got)
+	}
 }
