@@ -5,21 +5,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/herald-lb/herald/internal/controller"
+	"github.com/herald-lb/herald/internal/testenv/freeport"
 )
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 func scrape(addr string) (string, error) {
 	resp, err := http.Get("http://" + addr + "/metrics")
@@ -43,7 +35,7 @@ func hasSample(body, sample string) bool {
 
 func TestMetrics(t *testing.T) {
 	f := newFixture(t)
-	addr := freePort(t)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freeport.Port(t)))
 	f.startController(func(o *controller.Options) { o.MetricsAddr = addr })
 	f.pool("metrics", []string{"198.18.21.0/29", "fd00:18:21::/120"})
 	f.service("m1")

@@ -3,10 +3,8 @@ package memberlist
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/go-logr/logr/testr"
 
 	"github.com/herald-lb/herald/internal/election"
+	"github.com/herald-lb/herald/internal/testenv/freeport"
 )
 
 // Deadlines are generous: the tests must pass on a busy 2-core machine.
@@ -78,13 +77,12 @@ func start(t *testing.T, opts Options) *member {
 	return mb
 }
 
-// onFreePort calls try with a port that was free for UDP and TCP when
-// picked, and again with another port while try fails because the port
-// has been taken since (another test's outgoing connection, say).
+// onFreePort calls try with a free port (freeport.Port), and again with
+// another while try fails because the port was taken meanwhile.
 func onFreePort(t *testing.T, try func(port int) error) {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
-		err := try(freePort(t))
+		err := try(freeport.Port(t))
 		if err == nil {
 			return
 		}
@@ -92,27 +90,6 @@ func onFreePort(t *testing.T, try func(port int) error) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// freePort returns a port free for both UDP and TCP on 127.0.0.1 when it
-// was checked.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 10 {
-		l, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.LocalAddr().(*net.UDPAddr).Port
-		tl, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		l.Close()
-		if err == nil {
-			tl.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free for both UDP and TCP in 10 tries")
-	return 0
 }
 
 // tryStart starts a member, or says why it could not.

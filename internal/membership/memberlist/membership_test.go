@@ -15,6 +15,7 @@ import (
 	ml "github.com/hashicorp/memberlist"
 
 	"github.com/herald-lb/herald/internal/election"
+	"github.com/herald-lb/herald/internal/testenv/freeport"
 )
 
 // three starts a, b (joining a) and c (joining b) and waits until each
@@ -309,7 +310,8 @@ func TestLargeClaimSetsPropagate(t *testing.T) {
 }
 
 func TestRestartedMemberReplacesItsClaims(t *testing.T) {
-	a, b, c := three(t, nil)
+	// c binds its port again: not one the kernel may hand out meanwhile.
+	a, b, c := three(t, func(o *Options) { o.BindPort = freeport.Port(t) })
 	c.SetClaims(at(t1, addrs(0, 3)...))
 	for _, m := range []*member{a, b} {
 		waitFor(t, m.name+" sees c's claims", claimsOf(m, "c", at(t1, addrs(0, 3)...)))
