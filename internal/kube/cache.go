@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	toolscache "k8s.io/client-go/tools/cache"
 )
 
@@ -173,6 +175,12 @@ func (c *Cache) Run(ctx context.Context) error {
 	return nil
 }
 
+// syncPoll is how often WaitForSync looks. client-go's WaitForCacheSync
+// looks every 100 ms, which held every start (the first pass, the BGP
+// sessions) back by up to 100 ms after the lists had arrived; a look is
+// a few atomic loads.
+const syncPoll = 5 * time.Millisecond
+
 // WaitForSync waits until every declared informer holds its initial list;
 // false if ctx ends first.
 func (c *Cache) WaitForSync(ctx context.Context) bool {
@@ -182,7 +190,15 @@ func (c *Cache) WaitForSync(ctx context.Context) bool {
 		synced = append(synced, i.informer.HasSynced)
 	}
 	c.mu.Unlock()
-	return toolscache.WaitForCacheSync(ctx.Done(), synced...)
+	err := wait.PollUntilContextCancel(ctx, syncPoll, true, func(context.Context) (bool, error) {
+		for _, s := range synced {
+			if !s() {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	return err == nil
 }
 
 // informerFor returns the informer declared for obj's kind (a list's item
