@@ -185,14 +185,20 @@ const syncPoll = 5 * time.Millisecond
 // false if ctx ends first.
 func (c *Cache) WaitForSync(ctx context.Context) bool {
 	c.mu.Lock()
-	synced := make([]toolscache.InformerSynced, 0, len(c.informers))
+	infs := make([]*Informer, 0, len(c.informers))
 	for _, i := range c.informers {
-		synced = append(synced, i.informer.HasSynced)
+		infs = append(infs, i)
 	}
 	c.mu.Unlock()
+	return WaitForSyncOf(ctx, infs...)
+}
+
+// WaitForSyncOf waits until the given informers hold their initial lists;
+// false if ctx ends first.
+func WaitForSyncOf(ctx context.Context, infs ...*Informer) bool {
 	err := wait.PollUntilContextCancel(ctx, syncPoll, true, func(context.Context) (bool, error) {
-		for _, s := range synced {
-			if !s() {
+		for _, i := range infs {
+			if !i.informer.HasSynced() {
 				return false, nil
 			}
 		}

@@ -47,6 +47,11 @@ type BGPLoop struct {
 	mu           sync.Mutex
 	config       lastGoodConfig
 	lastProblems []string
+
+	// passMu serializes Prestart and Reconcile; passed is set when the
+	// first full pass starts (Prestart has nothing left to do then).
+	passMu sync.Mutex
+	passed bool
 }
 
 var _ Pass = (*BGPLoop)(nil)
@@ -57,6 +62,9 @@ const PasswordSecretKey = "password"
 
 // Reconcile recomputes everything and hands it to the speaker.
 func (l *BGPLoop) Reconcile(ctx context.Context) (time.Duration, error) {
+	l.passMu.Lock()
+	defer l.passMu.Unlock()
+	l.passed = true
 	in, err := l.input(ctx)
 	if err != nil {
 		return 0, err
@@ -85,6 +93,50 @@ func (l *BGPLoop) Reconcile(ctx context.Context) (time.Duration, error) {
 		return 0, fmt.Errorf("bgp: %w", err)
 	}
 	return 0, nil
+}
+
+// Prestart brings the sessions up before the Services are read (at
+// 10,000 Services their lists take seconds to arrive; a BGP session
+// takes a second or two to open): the peers of the configuration as it
+// stands, announcing nothing yet. It needs the configuration, the Nodes
+// and the Secrets in the cache; the first full pass adds the routes, and
+// after it Prestart does nothing. A peer with graceful restart waits for
+// that pass: the End-of-RIB that follows the opening would tell its
+// router that this node has no routes.
+func (l *BGPLoop) Prestart(ctx context.Context) error {
+	l.passMu.Lock()
+	defer l.passMu.Unlock()
+	if l.passed {
+		return nil
+	}
+	in := BGPInput{NodeName: l.NodeName}
+	var err error
+	if in.Config, err = l.config.load(ctx, l.Client, l.Namespace, l.Log); err != nil || in.Config == nil || len(in.Config.Peers) == 0 {
+		return err
+	}
+	if err := l.readNodes(ctx, &in); err != nil {
+		return err
+	}
+	desired := ComputeBGP(in)
+	d := bgp.Desired{RouterID: desired.RouterID}
+	for _, s := range desired.Sessions {
+		if s.Peer.GracefulRestart {
+			continue
+		}
+		p, err := l.peer(ctx, s)
+		if err != nil {
+			continue // the pass reports it
+		}
+		p.Routes = nil
+		d.Peers = append(d.Peers, p)
+	}
+	if len(d.Peers) == 0 {
+		return nil
+	}
+	if err := l.Speaker.Reconcile(ctx, d); err != nil && !errors.Is(err, bgp.ErrStopped) {
+		return err
+	}
+	return nil
 }
 
 // peer turns a session into the speaker's terms, reading the password
@@ -132,25 +184,11 @@ func (l *BGPLoop) logProblems(problems []string) {
 	}
 }
 
-// input reads the cache into a BGPInput. The configuration is the last
-// one that validated: a bad configuration never stops announcements.
-func (l *BGPLoop) input(ctx context.Context) (BGPInput, error) {
-	in := BGPInput{NodeName: l.NodeName}
-	var err error
-	if in.Config, err = l.config.load(ctx, l.Client, l.Namespace, l.Log); err != nil {
-		return in, err
-	}
-	if in.Config == nil || len(in.Config.Peers) == 0 {
-		return in, nil // no BGP: nothing else matters
-	}
-
-	if in.Services, err = announcedServices(ctx, l.Client, l.ServiceStore, l.Class); err != nil {
-		return in, fmt.Errorf("list Services: %w", err)
-	}
-
+// readNodes reads the Nodes, and this node's addresses, into in.
+func (l *BGPLoop) readNodes(ctx context.Context, in *BGPInput) error {
 	var nodes corev1.NodeList
 	if err := l.Client.List(ctx, &nodes); err != nil {
-		return in, fmt.Errorf("list Nodes: %w", err)
+		return fmt.Errorf("list Nodes: %w", err)
 	}
 	in.Nodes = make(map[string]Node, len(nodes.Items))
 	for i := range nodes.Items {
@@ -167,6 +205,28 @@ func (l *BGPLoop) input(ctx context.Context) (BGPInput, error) {
 				in.NodeAddrs = append(in.NodeAddrs, ip.Unmap())
 			}
 		}
+	}
+	return nil
+}
+
+// input reads the cache into a BGPInput. The configuration is the last
+// one that validated: a bad configuration never stops announcements.
+func (l *BGPLoop) input(ctx context.Context) (BGPInput, error) {
+	in := BGPInput{NodeName: l.NodeName}
+	var err error
+	if in.Config, err = l.config.load(ctx, l.Client, l.Namespace, l.Log); err != nil {
+		return in, err
+	}
+	if in.Config == nil || len(in.Config.Peers) == 0 {
+		return in, nil // no BGP: nothing else matters
+	}
+
+	if in.Services, err = announcedServices(ctx, l.Client, l.ServiceStore, l.Class); err != nil {
+		return in, fmt.Errorf("list Services: %w", err)
+	}
+
+	if err := l.readNodes(ctx, &in); err != nil {
+		return in, err
 	}
 
 	// Only Local Services need endpoints, and only this node's.

@@ -386,3 +386,41 @@ func drainBGPEvents(rec *record.FakeRecorder) []string {
 		}
 	}
 }
+
+// Prestart opens the sessions before the Services are read: the peers,
+// no routes; not those with graceful restart (their End-of-RIB would
+// withdraw this node's routes at the router); nothing once a full pass
+// ran.
+func TestBGPLoopPrestart(t *testing.T) {
+	ctx := context.Background()
+	gr := routerPeer(func(s *v1beta1.BGPPeerSpec) { s.PeerAddress = "172.31.255.2"; s.EnableGracefulRestart = true })
+	gr.Name = "gr"
+	loop, _, spk, _ := bgpLoopFixture(t, routerPeer(), gr, bgpService("a", false, "172.31.250.10"))
+	if err := loop.Prestart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(spk.desired) != 1 {
+		t.Fatalf("Prestart made %d speaker calls, want 1", len(spk.desired))
+	}
+	d := spk.last()
+	if diff := cmp.Diff(map[string][]string{"router": {}}, bgpRoutes(d)); diff != "" {
+		t.Errorf("Prestart's sessions (-want +got):\n%s", diff)
+	}
+	if d.RouterID != netip.MustParseAddr("172.31.255.11") {
+		t.Errorf("router ID %s, want the node's IPv4 address", d.RouterID)
+	}
+
+	if _, err := loop.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := bgpRoutes(spk.last()); len(got["router"]) != 1 || len(got["gr"]) != 1 {
+		t.Errorf("the full pass: %v, want both peers with the Service's route", got)
+	}
+	calls := len(spk.desired)
+	if err := loop.Prestart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(spk.desired) != calls {
+		t.Error("Prestart after the first full pass called the speaker")
+	}
+}

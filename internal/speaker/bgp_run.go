@@ -12,13 +12,13 @@ import (
 	"github.com/herald-lb/herald/internal/servicereq"
 )
 
-// setupBGP builds the BGP speaker, its loop's runner and its status writer,
+// setupBGP builds the BGP speaker, its loop and the loop's runner and its status writer,
 // and subscribes the loop to the informers. The caller runs the speaker
 // with the process's context, not the loop's, so that SIGTERM closes the
 // sessions at once. The GoBGP server starts with the first peer; without
 // BGPPeers it costs nothing.
 func setupBGP(api kube.Client, c *kube.Cache, rec kube.EventRecorder, inf *informerSet, opts Options,
-	reg prometheus.Registerer, log logr.Logger) (*bgp.Speaker, *runner, *BGPStatusWriter, error) {
+	reg prometheus.Registerer, log logr.Logger) (*bgp.Speaker, *BGPLoop, *runner, *BGPStatusWriter, error) {
 	spk := bgp.New(bgp.Options{Log: log.WithName("bgp"), ListenPort: opts.BGPListenPort})
 	// The status writer reads its objects from the cache and writes them
 	// to the API server.
@@ -44,7 +44,7 @@ func setupBGP(api kube.Client, c *kube.Cache, rec kube.EventRecorder, inf *infor
 		inf.secrets, // BGPPeer passwordSecrets
 	} {
 		if err := i.AddHandler(toLoop); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 	}
 	thisNode := func(obj any) bool {
@@ -55,9 +55,14 @@ func setupBGP(api kube.Client, c *kube.Cache, rec kube.EventRecorder, inf *infor
 		return ok && n.Name == opts.NodeName
 	}
 	if err := inf.nodes.AddHandler(toolscache.FilteringResourceEventHandler{FilterFunc: thisNode, Handler: toLoop}); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	return spk, r, status, nil
+	return spk, loop, r, status, nil
+}
+
+// bgpConfig is the informers BGPLoop.Prestart reads.
+func (s *informerSet) bgpConfig() []*kube.Informer {
+	return []*kube.Informer{s.pools, s.l2Advs, s.bgpAdvs, s.peers, s.communities, s.configMap, s.nodes, s.secrets}
 }
 
 // cachedClient reads from a cache and writes to the API server.

@@ -211,7 +211,7 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		return err
 	}
 
-	bgpSpeaker, bgpRunner, bgpStatus, err := setupBGP(api, c, recorder, informers, opts, reg, log)
+	bgpSpeaker, bgpLoop, bgpRunner, bgpStatus, err := setupBGP(api, c, recorder, informers, opts, reg, log)
 	if err != nil {
 		return err
 	}
@@ -241,6 +241,15 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	g.run("bgp status", afterSync(bgpStatus.Start))
 	g.run("l2 loop", func() error { return l2Runner.Run(mctx, synced) })
 	g.run("bgp loop", func() error { return bgpRunner.Run(mctx, synced) })
+	g.run("bgp prestart", func() error {
+		// The sessions open while the Services are still being listed.
+		if kube.WaitForSyncOf(mctx, informers.bgpConfig()...) {
+			if err := bgpLoop.Prestart(mctx); err != nil {
+				log.Info("opening the BGP sessions early failed; the first pass opens them", "err", err.Error())
+			}
+		}
+		return nil
+	})
 	if opts.MetricsAddr != "0" && opts.MetricsAddr != "" {
 		g.run("metrics", func() error { return (&metrics.Server{Addr: opts.MetricsAddr, Registry: reg}).Start(mctx) })
 	}
