@@ -128,7 +128,7 @@ func (b *bgpBench) figure(f BenchFigure) {
 // reason tells whether a NOTIFICATION came), then started again; then
 // Services filler Services are created at once and timed until FRR has
 // every route from every node and the kernel every ECMP route, the
-// speakers' memory is read, and a speaker restarted with them is timed
+// speakers' memory is read, and a speaker restarted with them (once per round) is timed
 // until FRR has all its routes again.
 func (l *Lab) BenchBGP(ctx context.Context, o BGPBenchOptions, out io.Writer) (*BGPBenchResult, error) {
 	o.defaults()
@@ -759,7 +759,7 @@ func (b *bgpBench) completeKernelRoutes(ctx context.Context, fam Family) (int, e
 // scale: Services filler Services at once; timed from the last one
 // getting its IP until FRR has all of them from every node, and until
 // the kernel has an ECMP route for each; the speakers' memory; a speaker
-// restarted with them, timed until FRR has all its routes again.
+// restarted with them once per round, timed until FRR has all its routes again.
 func (b *bgpBench) scale(ctx context.Context, fam Family) error {
 	n := b.o.Services
 	b.logf("%s: creating %d Services", fam, n)
@@ -847,39 +847,47 @@ func (b *bgpBench) scale(ctx context.Context, fam Family) error {
 	b.figure(BenchFigure{Name: fmt.Sprintf("%s: speaker RSS with %d Services (largest)", fam, n), Measured: fmt.Sprintf("%.1f MiB", mib(maxRSS)),
 		Target: fmt.Sprintf("<= %d MiB", targetBGPRSS>>20), Result: passIf(maxRSS <= targetBGPRSS), Detail: "MiB: " + strings.Join(rss, ", ")})
 
-	// A speaker restarted with the Services: from its start until FRR has
-	// all its routes again.
+	// A speaker restarted with the Services, once per round: from its
+	// start until FRR has all its routes again. GoBGP's first connection
+	// attempt comes at a random moment 1 to 2 s after a peer is added, so
+	// one restart says little: the median of the rounds.
 	node := b.nodes[0]
-	if err := b.l.StopProc(ctx, ProcSpeaker(node.Name), 5*time.Second); err != nil {
-		return err
-	}
-	if err := b.waitFor(ctx, 30*time.Second, "FRR dropped "+node.Name+"'s routes", func() (bool, string) {
-		rcv, err := b.received(ctx, fam)
-		return err == nil && rcv[node.Name] == 0, fmt.Sprintf("%v %v", rcv, err)
-	}); err != nil {
-		return err
-	}
-	t1 := time.Now()
-	if err := b.l.StartProc(ProcSpeaker(node.Name)); err != nil {
-		return err
-	}
-	var back time.Duration
-	if err := b.waitFor(ctx, 2*time.Minute, "FRR has "+node.Name+"'s routes again", func() (bool, string) {
-		rcv, err := b.received(ctx, fam)
-		if err != nil || rcv[node.Name] < n {
-			return false, fmt.Sprintf("%v %v", rcv, err)
+	var backs []time.Duration
+	for round := range b.o.Rounds {
+		if err := b.l.StopProc(ctx, ProcSpeaker(node.Name), 5*time.Second); err != nil {
+			return err
 		}
-		back = time.Since(t1)
-		return true, ""
-	}); err != nil {
-		return err
+		if err := b.waitFor(ctx, 30*time.Second, "FRR dropped "+node.Name+"'s routes", func() (bool, string) {
+			rcv, err := b.received(ctx, fam)
+			return err == nil && rcv[node.Name] == 0, fmt.Sprintf("%v %v", rcv, err)
+		}); err != nil {
+			return err
+		}
+		t1 := time.Now()
+		if err := b.l.StartProc(ProcSpeaker(node.Name)); err != nil {
+			return err
+		}
+		var back time.Duration
+		if err := b.waitFor(ctx, 2*time.Minute, "FRR has "+node.Name+"'s routes again", func() (bool, string) {
+			rcv, err := b.received(ctx, fam)
+			if err != nil || rcv[node.Name] < n {
+				return false, fmt.Sprintf("%v %v", rcv, err)
+			}
+			back = time.Since(t1)
+			return true, ""
+		}); err != nil {
+			return err
+		}
+		backs = append(backs, back)
+		b.logf("%s restart round %d: all %d routes back in %s", fam, round+1, n, ms(back))
+		if err := b.l.waitProcListening(ctx, ProcSpeaker(node.Name), 30*time.Second); err != nil {
+			return err
+		}
 	}
-	b.figure(BenchFigure{Name: fmt.Sprintf("%s: speaker restarted with %d Services -> all its routes back in FRR", fam, n),
-		Measured: ms(back), Target: "<= " + ms(targetBGPRestart), Result: passIf(back <= targetBGPRestart),
-		Detail: "from the process start, polled every 50 ms"})
-	if err := b.l.waitProcListening(ctx, ProcSpeaker(node.Name), 30*time.Second); err != nil {
-		return err
-	}
+	m := median(backs)
+	b.figure(BenchFigure{Name: fmt.Sprintf("%s: speaker restarted with %d Services -> all its routes back in FRR (median)", fam, n),
+		Measured: ms(m), Target: "<= " + ms(targetBGPRestart), Result: passIf(m <= targetBGPRestart),
+		Detail: "from the process start, polled every 50 ms; " + durStats(backs)})
 
 	t2 := time.Now()
 	if err := b.deleteServices(ctx, func(s *corev1.Service) bool { return strings.HasPrefix(s.Name, "filler-"+string(fam)) }); err != nil {
