@@ -103,25 +103,26 @@ func TestNetnsList(t *testing.T) {
 	}
 
 	type summary struct {
-		Up, Loopback, NoARP, IPv4, IPv6Global, IPv6LinkLocal bool
-		Master                                               string
+		Up, LinkUp, Loopback, NoARP, IPv4, IPv6Global, IPv6LinkLocal bool
+		Master                                                       string
 	}
 	got := map[string]summary{}
 	for _, i := range list {
-		got[i.Name] = summary{i.Up(), i.Flags&(1<<2) != 0, i.NoARP, i.HasIPv4, i.HasIPv6Global, i.HasIPv6LinkLocal, i.Master}
+		got[i.Name] = summary{i.Up(), i.LinkUp(), i.Flags&(1<<2) != 0, i.NoARP, i.HasIPv4, i.HasIPv6Global, i.HasIPv6LinkLocal, i.Master}
 		if i.Name == "br0" && (i.Index == 0 || len(i.MAC) != 6 || i.MTU == 0) {
 			t.Errorf("br0: index %d, MAC %v, MTU %d; want all set", i.Index, i.MAC, i.MTU)
 		}
 	}
 	want := map[string]summary{
-		"lo":     {Up: true, Loopback: true, IPv4: true, IPv6Global: true},
-		"br0":    {Up: true, IPv4: true, IPv6LinkLocal: true},
-		"port0":  {Up: true, IPv6LinkLocal: true, Master: "br0"},
-		"ll0":    {Up: true, IPv6LinkLocal: true},
-		"v6g":    {Up: true, IPv6Global: true, IPv6LinkLocal: true},
-		"noarp0": {Up: true, NoARP: true, IPv4: true, IPv6LinkLocal: true},
+		"lo":     {Up: true, LinkUp: true, Loopback: true, IPv4: true, IPv6Global: true},
+		"br0":    {Up: true, LinkUp: true, IPv4: true, IPv6LinkLocal: true},
+		"port0":  {Up: true, LinkUp: true, IPv6LinkLocal: true, Master: "br0"},
+		"ll0":    {Up: true, LinkUp: true, IPv6LinkLocal: true},
+		"v6g":    {Up: true, LinkUp: true, IPv6Global: true, IPv6LinkLocal: true},
+		"noarp0": {Up: true, LinkUp: true, NoARP: true, IPv4: true, IPv6LinkLocal: true},
 		"down0":  {IPv4: true},
-		// Its link-local address came before accept_dad was set.
+		// Up, but no carrier: its peer is down. Its link-local address
+		// came before accept_dad was set.
 		"tent0": {Up: true, IPv6LinkLocal: true},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -166,5 +167,13 @@ func TestNetnsWatch(t *testing.T) {
 	node.Run(t, "ip", "addr", "add", "172.31.250.1/24", "dev", "eth0")
 	if got := h.Do("changed 5s"); got != "changed" {
 		t.Fatalf("after an address was added: %s, want changed", got)
+	}
+	for h.Do("changed 300ms") == "changed" {
+	}
+	// The carrier goes (the far end is set down): the speaker must hear
+	// of it, since a node without a working link takes nothing over.
+	peer.Run(t, "ip", "link", "set", "eth0", "down")
+	if got := h.Do("changed 5s"); got != "changed" {
+		t.Fatalf("after the carrier went: %s, want changed", got)
 	}
 }
