@@ -65,23 +65,14 @@ func (l *BGPLoop) Reconcile(ctx context.Context) (time.Duration, error) {
 	l.passMu.Lock()
 	defer l.passMu.Unlock()
 	l.passed = true
-	in, err := l.input(ctx)
+	in, err := l.input(ctx, true)
 	if err != nil {
 		return 0, err
 	}
 	desired := ComputeBGP(in)
 	l.logProblems(desired.Problems)
 
-	d := bgp.Desired{RouterID: desired.RouterID}
-	problems := map[string]string{} // peer name -> why it is not configured
-	for _, s := range desired.Sessions {
-		p, err := l.peer(ctx, s)
-		if err != nil {
-			problems[s.Peer.Name] = err.Error()
-			continue
-		}
-		d.Peers = append(d.Peers, p)
-	}
+	d, problems := l.speakerDesired(ctx, desired)
 	err = l.Speaker.Reconcile(ctx, d)
 	if l.Status != nil {
 		l.Status.Set(desired, problems)
@@ -109,27 +100,12 @@ func (l *BGPLoop) Prestart(ctx context.Context) error {
 	if l.passed {
 		return nil
 	}
-	in := BGPInput{NodeName: l.NodeName}
-	var err error
-	if in.Config, err = l.config.load(ctx, l.Client, l.Namespace, l.Log); err != nil || in.Config == nil || len(in.Config.Peers) == 0 {
+	in, err := l.input(ctx, false)
+	if err != nil {
 		return err
 	}
-	if err := l.readNodes(ctx, &in); err != nil {
-		return err
-	}
-	desired := ComputeBGP(in)
-	d := bgp.Desired{RouterID: desired.RouterID}
-	for _, s := range desired.Sessions {
-		if s.Peer.GracefulRestart {
-			continue
-		}
-		p, err := l.peer(ctx, s)
-		if err != nil {
-			continue // the pass reports it
-		}
-		p.Routes = nil
-		d.Peers = append(d.Peers, p)
-	}
+	d, _ := l.speakerDesired(ctx, ComputeBGP(in)) // the pass reports problems
+	d.Peers = slices.DeleteFunc(d.Peers, func(p bgp.Peer) bool { return p.GracefulRestart })
 	if len(d.Peers) == 0 {
 		return nil
 	}
@@ -137,6 +113,22 @@ func (l *BGPLoop) Prestart(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// speakerDesired turns desired into the speaker's terms; the sessions it
+// cannot configure are left out, with why, by peer name.
+func (l *BGPLoop) speakerDesired(ctx context.Context, desired BGPDesired) (bgp.Desired, map[string]string) {
+	d := bgp.Desired{RouterID: desired.RouterID}
+	problems := map[string]string{}
+	for _, s := range desired.Sessions {
+		p, err := l.peer(ctx, s)
+		if err != nil {
+			problems[s.Peer.Name] = err.Error()
+			continue
+		}
+		d.Peers = append(d.Peers, p)
+	}
+	return d, problems
 }
 
 // peer turns a session into the speaker's terms, reading the password
@@ -209,9 +201,10 @@ func (l *BGPLoop) readNodes(ctx context.Context, in *BGPInput) error {
 	return nil
 }
 
-// input reads the cache into a BGPInput. The configuration is the last
+// input reads the cache into a BGPInput; without services, only the
+// configuration and the Nodes (Prestart). The configuration is the last
 // one that validated: a bad configuration never stops announcements.
-func (l *BGPLoop) input(ctx context.Context) (BGPInput, error) {
+func (l *BGPLoop) input(ctx context.Context, services bool) (BGPInput, error) {
 	in := BGPInput{NodeName: l.NodeName}
 	var err error
 	if in.Config, err = l.config.load(ctx, l.Client, l.Namespace, l.Log); err != nil {
@@ -219,6 +212,9 @@ func (l *BGPLoop) input(ctx context.Context) (BGPInput, error) {
 	}
 	if in.Config == nil || len(in.Config.Peers) == 0 {
 		return in, nil // no BGP: nothing else matters
+	}
+	if !services {
+		return in, l.readNodes(ctx, &in)
 	}
 
 	if in.Services, err = announcedServices(ctx, l.Client, l.ServiceStore, l.Class); err != nil {
