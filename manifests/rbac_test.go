@@ -30,6 +30,7 @@ import (
 	"github.com/herald-lb/herald/internal/k8s"
 	"github.com/herald-lb/herald/internal/pki"
 	"github.com/herald-lb/herald/internal/testenv"
+	"github.com/herald-lb/herald/internal/testenv/freeport"
 )
 
 const ns = v1beta1.Namespace
@@ -100,7 +101,7 @@ func TestRBAC(t *testing.T) {
 
 	// The API server here cannot reach Services: point the webhook at the
 	// controller this test runs.
-	port := testenv.FreePort(t)
+	port := freeport.Port(t)
 	var whc admissionregistrationv1.ValidatingWebhookConfiguration
 	if err := admin.Get(ctx(), client.ObjectKey{Name: certs.DefaultWebhookConfigName}, &whc); err != nil {
 		t.Fatal(err)

@@ -19,8 +19,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-
-	"github.com/herald-lb/herald/internal/testenv/freeport"
 )
 
 // Env is a running API server.
@@ -93,11 +91,4 @@ func Kubeconfig(t testing.TB, cfg *rest.Config) string {
 		t.Fatalf("write kubeconfig: %v", err)
 	}
 	return path
-}
-
-// FreePort returns a port on 127.0.0.1 that was free a moment ago (see
-// freeport.Port).
-func FreePort(t testing.TB) int {
-	t.Helper()
-	return freeport.Port(t)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/herald-lb/herald/internal/controller"
 	"github.com/herald-lb/herald/internal/k8s"
 	"github.com/herald-lb/herald/internal/testenv"
+	"github.com/herald-lb/herald/internal/testenv/freeport"
 )
 
 const ns = v1beta1.Namespace
@@ -230,7 +231,7 @@ func dur(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d
 func TestRejections(t *testing.T) {
 	env := testenv.Require(t)
 	c := adminClient(t)
-	port := testenv.FreePort(t)
+	port := freeport.Port(t)
 	startController(t, env.Config, port)
 	register(t, c, port)
 	waitRejecting(t, c)
@@ -340,7 +341,7 @@ func TestRejections(t *testing.T) {
 func TestValidChangesPass(t *testing.T) {
 	env := testenv.Require(t)
 	c := adminClient(t)
-	port := testenv.FreePort(t)
+	port := freeport.Port(t)
 	startController(t, env.Config, port)
 	register(t, c, port)
 	waitRejecting(t, c)
@@ -393,7 +394,7 @@ func TestValidChangesPass(t *testing.T) {
 func TestWebhookDownControllerValidates(t *testing.T) {
 	env := testenv.Require(t)
 	c := adminClient(t)
-	port := testenv.FreePort(t)
+	port := freeport.Port(t)
 	startController(t, env.Config, port)
 	register(t, c, port)
 	waitRejecting(t, c)
@@ -404,8 +405,8 @@ func TestWebhookDownControllerValidates(t *testing.T) {
 	}
 	waitValid(t, c, pool("good"), metav1.ConditionTrue, "")
 
-	register(t, c, testenv.FreePort(t)) // nothing listens there
-	time.Sleep(time.Second)             // the API server reloads webhook configurations asynchronously
+	register(t, c, freeport.Port(t)) // nothing listens there
+	time.Sleep(time.Second)          // the API server reloads webhook configurations asynchronously
 	if err := c.Create(ctx(), pool("overlap", "10.0.0.128/25")); err != nil {
 		t.Fatalf("with the webhook down the object should be let in (failurePolicy Ignore): %v", err)
 	}

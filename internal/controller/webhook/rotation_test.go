@@ -14,6 +14,7 @@ import (
 	"github.com/herald-lb/herald/internal/controller/certs"
 	"github.com/herald-lb/herald/internal/pki"
 	"github.com/herald-lb/herald/internal/testenv"
+	"github.com/herald-lb/herald/internal/testenv/freeport"
 )
 
 // TestCertificateRotation runs two replicas with leader election and a
@@ -37,7 +38,7 @@ func TestCertificateRotation(t *testing.T) {
 		o.WebhookCertValidity = 9 * time.Second
 		o.WebhookCertPropagation = time.Second
 	}
-	leaderPort, otherPort := testenv.FreePort(t), testenv.FreePort(t)
+	leaderPort, otherPort := freeport.Port(t), freeport.Port(t)
 	register(t, c, otherPort)
 	stopLeader := startController(t, env.Config, leaderPort, short)
 	first := waitSecret(t, c, nil)

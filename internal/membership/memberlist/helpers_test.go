@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/go-logr/logr/testr"
 
 	"github.com/herald-lb/herald/internal/election"
-	"github.com/herald-lb/herald/internal/testenv/freeport"
 )
 
 // Deadlines are generous: the tests must pass on a busy 2-core machine.
@@ -75,21 +73,6 @@ func start(t *testing.T, opts Options) *member {
 		t.Fatal(err)
 	}
 	return mb
-}
-
-// onFreePort calls try with a free port (freeport.Port), and again with
-// another while try fails because the port was taken meanwhile.
-func onFreePort(t *testing.T, try func(port int) error) {
-	t.Helper()
-	for attempt := 1; ; attempt++ {
-		err := try(freeport.Port(t))
-		if err == nil {
-			return
-		}
-		if attempt == 10 || !strings.Contains(err.Error(), "address already in use") {
-			t.Fatal(err)
-		}
-	}
 }
 
 // tryStart starts a member, or says why it could not.

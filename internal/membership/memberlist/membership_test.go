@@ -333,19 +333,12 @@ func TestRestartedMemberReplacesItsClaims(t *testing.T) {
 
 func TestJoinRetriesUntilASeedAnswers(t *testing.T) {
 	// a's seed is b's port, and b is not up yet.
-	var a, b *member
-	onFreePort(t, func(port int) error {
-		seed := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		a = start(t, fast("a", seed))
-		waitFor(t, "a alone after failed joins", a.Synced)
-		o := fast("b")
-		o.BindPort = port
-		var err error
-		if b, err = tryStart(t, o); err != nil {
-			a.kill(t)
-		}
-		return err
-	})
+	port := freeport.Port(t)
+	a := start(t, fast("a", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))))
+	waitFor(t, "a alone after failed joins", a.Synced)
+	o := fast("b")
+	o.BindPort = port
+	b := start(t, o)
 	took := waitFor(t, "a joins b", hasMembers(a, "a", "b"))
 	waitFor(t, "b sees a", hasMembers(b, "a", "b"))
 	t.Logf("a joined b %v after b started", took)
@@ -376,14 +369,10 @@ func TestBadInputIsDropped(t *testing.T) {
 }
 
 func TestOwnAddressInSeedsIsSkipped(t *testing.T) {
-	var a *member
-	onFreePort(t, func(port int) error {
-		o := fast("a", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		o.BindPort = port
-		var err error
-		a, err = tryStart(t, o)
-		return err
-	})
+	port := freeport.Port(t)
+	o := fast("a", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	o.BindPort = port
+	a := start(t, o)
 	waitFor(t, "a synced", a.Synced)
 	if diff := cmp.Diff([]string{"a"}, a.Members()); diff != "" {
 		t.Errorf("members (-want +got):\n%s", diff)
