@@ -368,6 +368,16 @@ func (b *bgpBench) nodeAddrs(fam Family) []string {
 	return out
 }
 
+// fromNode matches the segments a node sends to the router, over
+// either family (a prefix may travel on either session).
+func (b *bgpBench) fromNode() func(BGPSegment) bool {
+	nodes := map[netip.Addr]bool{}
+	for _, n := range b.nodes {
+		nodes[n.IPv4], nodes[n.IPv6] = true, true
+	}
+	return func(s BGPSegment) bool { return nodes[s.Src.Addr()] }
+}
+
 func (b *bgpBench) nodeAddr(n Node, fam Family) netip.Addr {
 	if fam == IPv6 {
 		return n.IPv6
@@ -539,6 +549,16 @@ func (b *bgpBench) waitIP(ctx context.Context, w watch.Interface, d time.Duratio
 func (b *bgpBench) createRounds(ctx context.Context, fam Family) error {
 	want := b.nodeAddrs(fam)
 	var toKernel, fromIP, toGone []time.Duration
+	// Where the time goes: the create call, the first UPDATE at the
+	// router (tcpdump on its interface) and FRR's own share after it.
+	var calls, toUpdate, inFRR []time.Duration
+	capture, err := StartBGPCapture(ctx, b.l, HostRouter, time.Duration(b.o.Rounds)*time.Minute)
+	if err != nil {
+		b.logf("%s: no capture of the BGP sessions, so no breakdown: %v", fam, err)
+	} else {
+		defer func() { _ = capture.Stop() }()
+	}
+	fromNode := b.fromNode()
 	for i := range b.o.Rounds {
 		name := fmt.Sprintf("probe-%s-%d", fam, i)
 		rw, err := b.watchRoutes(ctx)
@@ -557,6 +577,7 @@ func (b *bgpBench) createRounds(ctx context.Context, fam Family) error {
 			sw.Stop()
 			return err
 		}
+		calls = append(calls, time.Since(t0))
 		ip, tIP, err := b.waitIP(ctx, sw, 30*time.Second)
 		sw.Stop()
 		if err != nil {
@@ -570,6 +591,14 @@ func (b *bgpBench) createRounds(ctx context.Context, fam Family) error {
 		}
 		toKernel = append(toKernel, tRoute.Sub(t0))
 		fromIP = append(fromIP, tRoute.Sub(tIP))
+		update := ""
+		if capture != nil {
+			if u, ok := FirstBGP(capture.Segments(), t0, func(s BGPSegment) bool { return s.Message() && fromNode(s) }); ok {
+				toUpdate = append(toUpdate, u.Time.Sub(t0))
+				inFRR = append(inFRR, tRoute.Sub(u.Time))
+				update = fmt.Sprintf(", first UPDATE at the router at %s", ms(u.Time.Sub(t0)))
+			}
+		}
 
 		t1 := time.Now()
 		if err := b.cs.CoreV1().Services(BGPBenchNamespace).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
@@ -582,13 +611,20 @@ func (b *bgpBench) createRounds(ctx context.Context, fam Family) error {
 			return fmt.Errorf("Service %s deleted: %w", name, err)
 		}
 		toGone = append(toGone, tGone.Sub(t1))
-		b.logf("%s round %d: %s -> all %d next hops in %s (%s after its IP), deleted -> gone in %s",
-			fam, i+1, ip, len(want), ms(toKernel[i]), ms(fromIP[i]), ms(toGone[i]))
+		b.logf("%s round %d: %s -> all %d next hops in %s (%s after its IP%s), deleted -> gone in %s",
+			fam, i+1, ip, len(want), ms(toKernel[i]), ms(fromIP[i]), update, ms(toGone[i]))
 	}
 	m := median(toKernel)
 	b.figure(BenchFigure{Name: fmt.Sprintf("%s: Service created -> route via all %d nodes in the router's kernel (median)", fam, len(want)),
 		Measured: ms(m), Target: "<= " + ms(targetBGPCreate), Result: passIf(m <= targetBGPCreate), Detail: durStats(toKernel)})
 	b.figure(BenchFigure{Name: fmt.Sprintf("%s:   of which after the Service got its IP (median)", fam), Measured: ms(median(fromIP)), Detail: durStats(fromIP)})
+	b.figure(BenchFigure{Name: fmt.Sprintf("%s:   the create call alone (API server) (median)", fam), Measured: ms(median(calls)), Detail: durStats(calls)})
+	if len(toUpdate) > 0 {
+		b.figure(BenchFigure{Name: fmt.Sprintf("%s:   first UPDATE at the router, after the create (median)", fam), Measured: ms(median(toUpdate)),
+			Detail: "tcpdump on the router; " + durStats(toUpdate)})
+		b.figure(BenchFigure{Name: fmt.Sprintf("%s:   FRR's own time: first UPDATE -> route in its kernel (median)", fam), Measured: ms(median(inFRR)),
+			Detail: durStats(inFRR)})
+	}
 	b.figure(BenchFigure{Name: fmt.Sprintf("%s: Service deleted -> route gone from the router's kernel (median)", fam), Measured: ms(median(toGone)), Detail: durStats(toGone)})
 	return nil
 }
@@ -853,6 +889,16 @@ func (b *bgpBench) scale(ctx context.Context, fam Family) error {
 	// one restart says little: the median of the rounds.
 	node := b.nodes[0]
 	var backs []time.Duration
+	// Which side opened the session again, and when: GoBGP dials at a
+	// random moment 1 to 2 s after a peer is added; FRR redials on its
+	// own timer.
+	capture, err := StartBGPCapture(ctx, b.l, HostRouter, time.Duration(b.o.Rounds)*time.Minute)
+	if err != nil {
+		b.logf("%s: no capture of the BGP sessions, so no breakdown of the restarts: %v", fam, err)
+	} else {
+		defer func() { _ = capture.Stop() }()
+	}
+	var openedBySpeaker, openedByRouter []time.Duration
 	for round := range b.o.Rounds {
 		if err := b.l.StopProc(ctx, ProcSpeaker(node.Name), 5*time.Second); err != nil {
 			return err
@@ -879,7 +925,19 @@ func (b *bgpBench) scale(ctx context.Context, fam Family) error {
 			return err
 		}
 		backs = append(backs, back)
-		b.logf("%s restart round %d: all %d routes back in %s", fam, round+1, n, ms(back))
+		opened := ""
+		if capture != nil {
+			if by, at, ok := sessionOpening(capture.Segments(), t1, b.nodeAddr(node, fam)); ok {
+				if by == b.nodeAddr(node, fam) {
+					openedBySpeaker = append(openedBySpeaker, at)
+					opened = fmt.Sprintf(" (session opened by the speaker %s after its start)", ms(at))
+				} else {
+					openedByRouter = append(openedByRouter, at)
+					opened = fmt.Sprintf(" (session opened by the router %s after the speaker's start)", ms(at))
+				}
+			}
+		}
+		b.logf("%s restart round %d: all %d routes back in %s%s", fam, round+1, n, ms(back), opened)
 		if err := b.l.waitProcListening(ctx, ProcSpeaker(node.Name), 30*time.Second); err != nil {
 			return err
 		}
@@ -888,6 +946,12 @@ func (b *bgpBench) scale(ctx context.Context, fam Family) error {
 	b.figure(BenchFigure{Name: fmt.Sprintf("%s: speaker restarted with %d Services -> all its routes back in FRR (median)", fam, n),
 		Measured: ms(m), Target: "<= " + ms(targetBGPRestart), Result: passIf(m <= targetBGPRestart),
 		Detail: "from the process start, polled every 50 ms; " + durStats(backs)})
+	if capture != nil {
+		b.figure(BenchFigure{Name: fmt.Sprintf("%s:   session opened again by the speaker (median, after its start)", fam), Measured: ms(median(openedBySpeaker)),
+			Detail: fmt.Sprintf("%d of %d rounds; ", len(openedBySpeaker), len(backs)) + durStats(openedBySpeaker)})
+		b.figure(BenchFigure{Name: fmt.Sprintf("%s:   session opened again by the router (median, after the speaker's start)", fam), Measured: ms(median(openedByRouter)),
+			Detail: fmt.Sprintf("%d of %d rounds; ", len(openedByRouter), len(backs)) + durStats(openedByRouter)})
+	}
 
 	t2 := time.Now()
 	if err := b.deleteServices(ctx, func(s *corev1.Service) bool { return strings.HasPrefix(s.Name, "filler-"+string(fam)) }); err != nil {
@@ -921,4 +985,21 @@ func (b *bgpBench) print(w io.Writer) {
 		r.Nodes, b.o.Rounds, r.Services)
 	fmt.Fprintf(w, "load average (1, 5, 15 min): %s; %d CPUs (a shared machine: figures are medians)\n", strings.Join(r.LoadAvg, "; "), runtime.NumCPU())
 	printFigures(w, r.Figures, 12, 26)
+}
+
+// sessionOpening finds the connection that carried node's first BGP
+// message to the router after t0 and returns who opened it (the source
+// of its SYN) and when, after t0.
+func sessionOpening(segs []BGPSegment, t0 time.Time, node netip.Addr) (netip.Addr, time.Duration, bool) {
+	msg, ok := FirstBGP(segs, t0, func(s BGPSegment) bool { return s.Message() && s.Src.Addr() == node })
+	if !ok {
+		return netip.Addr{}, 0, false
+	}
+	syn, ok := FirstBGP(segs, t0, func(s BGPSegment) bool {
+		return s.Opening() && (s.Src == msg.Src && s.Dst == msg.Dst || s.Src == msg.Dst && s.Dst == msg.Src)
+	})
+	if !ok {
+		return netip.Addr{}, 0, false
+	}
+	return syn.Src.Addr(), syn.Time.Sub(t0), true
 }

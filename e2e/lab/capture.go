@@ -129,32 +129,32 @@ func AnnouncementFilter(ip netip.Addr) string {
 	return f
 }
 
-// Capture is tcpdump running on a host, its packets collected as they
-// come.
-type Capture struct {
+// tcpdump is tcpdump running on a lab host, each line of its output
+// handed to a parser as it comes.
+type tcpdump struct {
 	cancel context.CancelFunc
 	proc   *os.Process
 	done   chan struct{}
 
-	mu      sync.Mutex
-	packets []L2Packet
-	err     error
+	mu  sync.Mutex
+	err error
 }
 
 // ErrCaptureNotReady says tcpdump did not start listening in time.
 var ErrCaptureNotReady = errors.New("tcpdump did not start listening")
 
-// StartCapture starts `tcpdump -l -n -e -tt -c count -i eth0 FILTER` on host,
-// bounded by d (timeout), and returns once tcpdump listens.
-func StartCapture(ctx context.Context, drv Driver, host, filter string, count int, d time.Duration) (*Capture, error) {
+// startTcpdump starts `tcpdump -l -n -tt ARGS` on host, bounded by d
+// (timeout), calls line for each line it prints, and returns once
+// tcpdump listens.
+func startTcpdump(ctx context.Context, drv Driver, host string, d time.Duration, line func(string), args ...string) (*tcpdump, error) {
 	secs := strconv.Itoa(max(1, int(d.Seconds()+0.999)))
-	pp, err := startPiped(ctx, drv, host, true, "timeout", "-s", "INT", secs,
-		"tcpdump", "-l", "-n", "-e", "-tt", "-c", strconv.Itoa(count), "-i", "eth0", filter)
+	argv := append([]string{"timeout", "-s", "INT", secs, "tcpdump", "-l", "-n", "-tt"}, args...)
+	pp, err := startPiped(ctx, drv, host, true, argv...)
 	if err != nil {
 		return nil, err
 	}
 	cmd, stdout, stderr, cancel := pp.cmd, pp.stdout, pp.stderr, pp.cancel
-	c := &Capture{cancel: cancel, proc: cmd.Process, done: make(chan struct{})}
+	t := &tcpdump{cancel: cancel, proc: cmd.Process, done: make(chan struct{})}
 	listening := make(chan struct{})
 	var errText strings.Builder
 	var wg sync.WaitGroup
@@ -162,49 +162,45 @@ func StartCapture(ctx context.Context, drv Driver, host, filter string, count in
 		sc := bufio.NewScanner(stderr)
 		once := sync.Once{}
 		for sc.Scan() {
-			line := sc.Text()
-			if strings.Contains(line, "listening on") {
+			l := sc.Text()
+			if strings.Contains(l, "listening on") {
 				once.Do(func() { close(listening) })
 				continue
 			}
 			if errText.Len() < 2000 {
-				errText.WriteString(line + "\n")
+				errText.WriteString(l + "\n")
 			}
 		}
 	})
 	wg.Go(func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			if p, ok := ParseTcpdumpLine(sc.Text()); ok {
-				c.mu.Lock()
-				c.packets = append(c.packets, p)
-				c.mu.Unlock()
-			}
+			line(sc.Text())
 		}
 	})
 	exited := make(chan struct{})
 	go func() {
 		wg.Wait() // both pipes drained before Wait closes them
 		err := cmd.Wait()
-		c.mu.Lock()
+		t.mu.Lock()
 		if err != nil && !isTimeoutExit(err) {
-			c.err = fmt.Errorf("tcpdump on %s: %w: %s", host, err, strings.TrimSpace(errText.String()))
+			t.err = fmt.Errorf("tcpdump on %s: %w: %s", host, err, strings.TrimSpace(errText.String()))
 		}
-		c.mu.Unlock()
+		t.mu.Unlock()
 		close(exited)
-		close(c.done)
+		close(t.done)
 	}()
 	select {
 	case <-listening:
-		return c, nil
+		return t, nil
 	case <-exited:
 		cancel()
 		return nil, fmt.Errorf("%w on %s: %s", ErrCaptureNotReady, host, strings.TrimSpace(errText.String()))
 	case <-time.After(10 * time.Second):
-		c.Stop()
+		_ = t.stop()
 		return nil, fmt.Errorf("%w on %s within 10s", ErrCaptureNotReady, host)
 	case <-ctx.Done():
-		c.Stop()
+		_ = t.stop()
 		return nil, ctx.Err()
 	}
 }
@@ -220,6 +216,48 @@ func isTimeoutExit(err error) bool {
 	return false
 }
 
+// stop ends tcpdump (SIGINT, so it flushes), waits until its output is
+// read, and returns the error it failed with, if any.
+func (t *tcpdump) stop() error {
+	_ = t.proc.Signal(syscall.SIGINT)
+	select {
+	case <-t.done:
+	case <-time.After(5 * time.Second):
+		t.cancel()
+		<-t.done
+	}
+	t.cancel()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.err
+}
+
+// Capture is tcpdump running on a host, its ARP and NDP packets collected
+// as they come.
+type Capture struct {
+	t       *tcpdump
+	mu      sync.Mutex
+	packets []L2Packet
+}
+
+// StartCapture starts `tcpdump -l -n -e -tt -c count -i eth0 FILTER` on host,
+// bounded by d (timeout), and returns once tcpdump listens.
+func StartCapture(ctx context.Context, drv Driver, host, filter string, count int, d time.Duration) (*Capture, error) {
+	c := &Capture{}
+	t, err := startTcpdump(ctx, drv, host, d, func(line string) {
+		if p, ok := ParseTcpdumpLine(line); ok {
+			c.mu.Lock()
+			c.packets = append(c.packets, p)
+			c.mu.Unlock()
+		}
+	}, "-e", "-c", strconv.Itoa(count), "-i", "eth0", filter)
+	if err != nil {
+		return nil, err
+	}
+	c.t = t
+	return c, nil
+}
+
 // Packets returns the packets captured so far.
 func (c *Capture) Packets() []L2Packet {
 	c.mu.Lock()
@@ -227,20 +265,11 @@ func (c *Capture) Packets() []L2Packet {
 	return append([]L2Packet(nil), c.packets...)
 }
 
-// Stop ends tcpdump (SIGINT, so it flushes) and returns every packet it
-// captured, and the error it failed with, if any.
+// Stop ends tcpdump and returns every packet it captured, and the error
+// it failed with, if any.
 func (c *Capture) Stop() ([]L2Packet, error) {
-	_ = c.proc.Signal(syscall.SIGINT)
-	select {
-	case <-c.done:
-	case <-time.After(5 * time.Second):
-		c.cancel()
-		<-c.done
-	}
-	c.cancel()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]L2Packet(nil), c.packets...), c.err
+	err := c.t.stop()
+	return c.Packets(), err
 }
 
 // FirstAnnouncement returns the first packet after t0 that announces ip
