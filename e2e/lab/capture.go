@@ -243,6 +243,11 @@ type Capture struct {
 // StartCapture starts `tcpdump -l -n -e -tt -c count -i eth0 FILTER` on host,
 // bounded by d (timeout), and returns once tcpdump listens.
 func StartCapture(ctx context.Context, drv Driver, host, filter string, count int, d time.Duration) (*Capture, error) {
+	return StartCaptureOn(ctx, drv, host, "eth0", filter, count, d)
+}
+
+// StartCaptureOn is StartCapture on host's interface ifname.
+func StartCaptureOn(ctx context.Context, drv Driver, host, ifname, filter string, count int, d time.Duration) (*Capture, error) {
 	c := &Capture{}
 	t, err := startTcpdump(ctx, drv, host, d, func(line string) {
 		if p, ok := ParseTcpdumpLine(line); ok {
@@ -250,7 +255,7 @@ func StartCapture(ctx context.Context, drv Driver, host, filter string, count in
 			c.packets = append(c.packets, p)
 			c.mu.Unlock()
 		}
-	}, "-e", "-c", strconv.Itoa(count), "-i", "eth0", filter)
+	}, "-e", "-c", strconv.Itoa(count), "-i", ifname, filter)
 	if err != nil {
 		return nil, err
 	}

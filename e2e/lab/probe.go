@@ -23,7 +23,12 @@ var ErrNoAnswer = errors.New("no answer")
 // (arping) and returns the distinct MACs that answered, sorted. More than
 // one MAC means more than one node claims the IP.
 func ARPOwners(ctx context.Context, d Driver, host string, ip netip.Addr) ([]string, error) {
-	out, err := d.Exec(ctx, host, "arping", "-b", "-c", "2", "-w", "1", "-I", "eth0", ip.String())
+	return ARPOwnersOn(ctx, d, host, "eth0", ip)
+}
+
+// ARPOwnersOn is ARPOwners from host's interface ifname.
+func ARPOwnersOn(ctx context.Context, d Driver, host, ifname string, ip netip.Addr) ([]string, error) {
+	out, err := d.Exec(ctx, host, "arping", "-b", "-c", "2", "-w", "1", "-I", ifname, ip.String())
 	macs := ParseArping(string(out))
 	if len(macs) == 0 {
 		if err != nil {

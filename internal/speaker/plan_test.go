@@ -25,6 +25,10 @@ type fakeMembership struct {
 	known  []string
 	others map[string][]election.Claim
 	mine   []election.Claim
+	// noLink: the other members' interface sets without link; myNoLink
+	// what the loop set.
+	noLink   map[string][]string
+	myNoLink []string
 }
 
 func (m *fakeMembership) Members() []string {
@@ -54,6 +58,34 @@ func (m *fakeMembership) SetClaims(c []election.Claim) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.mine = slices.Clone(c)
+}
+
+func (m *fakeMembership) NoLink() map[string][]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := maps.Clone(m.noLink)
+	if out == nil {
+		out = map[string][]string{}
+	}
+	if len(m.myNoLink) > 0 {
+		out[m.self] = slices.Clone(m.myNoLink)
+	}
+	return out
+}
+
+func (m *fakeMembership) SetNoLink(sets []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.myNoLink = slices.Clone(sets)
+}
+
+func (m *fakeMembership) setNoLink(node string, sets ...string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.noLink == nil {
+		m.noLink = map[string][]string{}
+	}
+	m.noLink[node] = sets
 }
 
 func (m *fakeMembership) Synced() bool { return true }
@@ -178,11 +210,10 @@ func TestTakeOverOnlyWhenValid(t *testing.T) {
 	})
 }
 
-// A node whose link is down may be the one cut off: what it sees die may
-// be its own isolation. It keeps what it has but takes nothing over
-// until its link works again (an address it took then would carry a
-// newer claim than the node that really has it, and move to it when the
-// link comes back).
+// TestCutOffNodeTakesNothingOver: a node whose link is down answers for
+// nothing (it could not be heard), tells the others so, and takes
+// nothing over when it sees a peer fail (that may be its own isolation);
+// once its link is back it takes its share of what nobody holds.
 func TestCutOffNodeTakesNothingOver(t *testing.T) {
 	loop, arp, m := planFixture(t)
 	ctx := context.Background()
@@ -192,11 +223,14 @@ func TestCutOffNodeTakesNothingOver(t *testing.T) {
 	if _, err := loop.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := len(arp.calls[len(arp.calls)-1]["eth0"]); got != 10 {
-		t.Errorf("with its link down n1 answers for %d addresses, want its own 10", got)
+	if got := len(arp.calls[len(arp.calls)-1]["eth0"]); got != 0 {
+		t.Errorf("with its link down n1 answers for %d addresses, want none", got)
 	}
-	if got := len(m.Claims()["n1"]); got != 10 {
-		t.Errorf("with its link down n1 claims %d addresses, want its own 10", got)
+	if got := len(m.Claims()["n1"]); got != 0 {
+		t.Errorf("with its link down n1 claims %d addresses, want none", got)
+	}
+	if got := m.NoLink()["n1"]; !slices.Equal(got, []string{""}) {
+		t.Errorf("n1 tells the others it has no link on %q, want the default set", got)
 	}
 
 	nics.down = nil
@@ -204,7 +238,40 @@ func TestCutOffNodeTakesNothingOver(t *testing.T) {
 	if _, err := loop.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if got := m.NoLink()["n1"]; got != nil {
+		t.Errorf("with its link back n1 still tells the others it has none on %q", got)
+	}
 	if got := len(arp.calls[len(arp.calls)-1]["eth0"]); got <= 10 {
 		t.Errorf("with its link back n1 answers for %d addresses, want some of n2's too", got)
+	}
+}
+
+// TestPeerWithoutLinkHandsOver: a live member that reports no link on
+// the interfaces it answers on is no candidate: the others take its
+// addresses over, and keep them when its link is back (no failback).
+func TestPeerWithoutLinkHandsOver(t *testing.T) {
+	loop, arp, m := planFixture(t)
+	ctx := context.Background()
+	before := arp.calls[len(arp.calls)-1]["eth0"]
+	m.setNoLink("n2", "")
+	if _, err := loop.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	during := arp.calls[len(arp.calls)-1]["eth0"]
+	if len(during) <= len(before) {
+		t.Fatalf("with n2 without link n1 answers for %d addresses, want more than its %d", len(during), len(before))
+	}
+	for _, ip := range before {
+		if !slices.Contains(during, ip) {
+			t.Errorf("n1 dropped %s, which it held", ip)
+		}
+	}
+
+	m.setNoLink("n2")
+	if _, err := loop.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after := arp.calls[len(arp.calls)-1]["eth0"]; !slices.Equal(after, during) {
+		t.Errorf("with n2's link back n1 answers for %d addresses, want the same %d (no failback)", len(after), len(during))
 	}
 }

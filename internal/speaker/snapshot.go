@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/herald-lb/herald/internal/election"
 	"github.com/herald-lb/herald/internal/model"
@@ -54,6 +55,43 @@ type Snapshot struct {
 	Known []string
 	// Claims are the live members' current claims (see election).
 	Claims map[string][]election.Claim
+	// NoLink lists, per node, the interface sets (LinkSetName) on which
+	// it has no working link: it is no candidate for the addresses it
+	// would answer on them.
+	NoLink map[string][]string
+}
+
+// noLinkFor reports whether the interface set a node (with labels and
+// its sets without link) answers on for advs has no link.
+func noLinkFor(sets []string, advs []*model.L2Advertisement, labels map[string]string) bool {
+	return len(sets) > 0 && slices.Contains(sets, LinkSetName(interfacesFor(advs, labels)))
+}
+
+// LinkSetName names an interface set as the members tell each other
+// which have no link: the names separated by spaces (which no interface
+// name holds); "" for the default set (nil).
+func LinkSetName(spec []string) string { return strings.Join(spec, " ") }
+
+// OwnNoLink returns the interface sets, by LinkSetName and sorted, that
+// node (with labels) would answer on for some pool of cfg and on which
+// linkUp says there is no working link.
+func OwnNoLink(cfg *model.Config, labels map[string]string, linkUp func([]string) bool) []string {
+	if cfg == nil {
+		return nil
+	}
+	var out []string
+	for _, name := range cfg.PoolOrder {
+		advs := l2AdvsFor(cfg, name)
+		if !anyAdvSelects(advs, labels) {
+			continue
+		}
+		spec := interfacesFor(advs, labels)
+		if !linkUp(spec) {
+			out = append(out, LinkSetName(spec))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // L2Announcement is one IP announced over layer 2.
@@ -116,7 +154,8 @@ func L2Desired(s Snapshot) map[netip.Addr]L2Announcement {
 			pi.cands = []string{}
 			for _, name := range names {
 				n := s.Nodes[name]
-				if live[name] && !n.Excluded() && !n.NetworkUnavailable && anyAdvSelects(pi.advs, n.Labels) {
+				if live[name] && !n.Excluded() && !n.NetworkUnavailable && anyAdvSelects(pi.advs, n.Labels) &&
+					!noLinkFor(s.NoLink[name], pi.advs, n.Labels) {
 					pi.cands = append(pi.cands, name)
 				}
 			}

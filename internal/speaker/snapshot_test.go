@@ -148,6 +148,37 @@ func TestL2DesiredCandidates(t *testing.T) {
 			want: map[netip.Addr]string{ip1: "n2", ip6: "n2"},
 		},
 		{
+			name: "a node without link on the interfaces it answers on is no candidate",
+			snap: Snapshot{Config: testConfig(), Nodes: nodes, Live: []string{"n1", "n2"},
+				Services: []Service{{Key: svcKey("a"), IPs: []netip.Addr{ip1, ip6}}, {Key: svcKey("b"), IPs: []netip.Addr{ip2}}},
+				NoLink:   map[string][]string{"n1": {""}}},
+			want: map[netip.Addr]string{ip1: "n2", ip2: "n2", ip6: "n2"},
+		},
+		{
+			name: "no link on other interfaces does not count",
+			snap: Snapshot{Config: testConfig(), Nodes: nodes, Live: []string{"n1"},
+				Services: []Service{{Key: svcKey("a"), IPs: []netip.Addr{ip1}}},
+				NoLink:   map[string][]string{"n1": {"eth1"}}},
+			want: map[netip.Addr]string{ip1: "n1"},
+		},
+		{
+			name: "no link on the advertisement's interfaces",
+			snap: Snapshot{
+				Config: testConfig(&model.L2Advertisement{Name: "eth1", Pools: []string{"l2"}, Interfaces: []string{"eth1"}}),
+				Nodes:  nodes, Live: []string{"n1", "n2"},
+				Services: []Service{{Key: svcKey("a"), IPs: []netip.Addr{ip1, ip6}}},
+				NoLink:   map[string][]string{"n1": {"eth1"}}},
+			want: map[netip.Addr]string{ip1: "n2", ip6: "n2"},
+		},
+		{
+			name: "the claims of a node without link do not count",
+			snap: Snapshot{Config: testConfig(), Nodes: nodes, Live: []string{"n1", "n2"},
+				Services: []Service{{Key: svcKey("a"), IPs: []netip.Addr{ip1}}},
+				Claims:   map[string][]election.Claim{"n1": {{IP: ip1, Epoch: 5}}},
+				NoLink:   map[string][]string{"n1": {""}}},
+			want: map[netip.Addr]string{ip1: "n2"},
+		},
+		{
 			name: "claims keep the owner (no failback)",
 			snap: Snapshot{Config: testConfig(), Nodes: nodes, Live: []string{"n1", "n2", "n3"},
 				Services: []Service{{Key: svcKey("a"), IPs: []netip.Addr{ip1}}},
@@ -291,6 +322,9 @@ func l2DesiredReference(s Snapshot) map[netip.Addr]L2Announcement {
 				if !anyAdvSelects(advs, n.Labels) {
 					continue
 				}
+				if slices.Contains(s.NoLink[name], LinkSetName(interfacesFor(advs, n.Labels))) {
+					continue
+				}
 				cands[name] = true
 			}
 			if info.cands == nil {
@@ -400,6 +434,12 @@ func randomSnapshot(t *testing.T, r *rand.Rand) Snapshot {
 		}
 		s.Services = append(s.Services, svc)
 	}
+	s.NoLink = map[string][]string{}
+	for name := range nodes {
+		if r.IntN(4) == 0 {
+			s.NoLink[name] = []string{[]string{"", "eth0", "eth1"}[r.IntN(3)]}
+		}
+	}
 	for _, name := range live {
 		var claims []election.Claim
 		for _, a := range addrs {
@@ -455,5 +495,39 @@ func BenchmarkL2DesiredReference10k(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		l2DesiredReference(snap)
+	}
+}
+
+func TestOwnNoLink(t *testing.T) {
+	cfg := testConfig(
+		&model.L2Advertisement{Name: "default", Pools: []string{"l2"}},
+		&model.L2Advertisement{Name: "eth1", Pools: []string{"l2b"}, Interfaces: []string{"eth1"},
+			NodeSelectors: []model.Selector{mustSel(t, "zone=a")}},
+	)
+	cfg.Pools["l2b"] = &model.Pool{Name: "l2b"}
+	cfg.PoolOrder = []string{"bgp", "l2", "l2b"}
+	down := func(sets ...string) func([]string) bool {
+		return func(spec []string) bool { return !slices.Contains(sets, LinkSetName(spec)) }
+	}
+	tests := []struct {
+		name   string
+		labels map[string]string
+		linkUp func([]string) bool
+		want   []string
+	}{
+		{"all links up", map[string]string{"zone": "a"}, down(), nil},
+		{"default set and eth1 down", map[string]string{"zone": "a"}, down("", "eth1"), []string{"", "eth1"}},
+		{"eth1 down, which this node does not answer on", map[string]string{"zone": "b"}, down("eth1"), nil},
+		{"default set down", map[string]string{"zone": "b"}, down("", "eth1"), []string{""}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, OwnNoLink(cfg, tc.labels, tc.linkUp)); diff != "" {
+				t.Errorf("OwnNoLink (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if got := OwnNoLink(nil, nil, down("")); got != nil {
+		t.Errorf("OwnNoLink without a configuration = %q", got)
 	}
 }

@@ -41,6 +41,10 @@ type Membership interface {
 	Known() []string
 	Claims() map[string][]election.Claim
 	SetClaims(claims []election.Claim)
+	// NoLink and SetNoLink share, per member, the interface sets
+	// (LinkSetName) on which it has no working link.
+	NoLink() map[string][]string
+	SetNoLink(sets []string)
 	Synced() bool
 }
 
@@ -169,6 +173,25 @@ func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 		// someone already answers for.
 		return 200 * time.Millisecond, nil
 	}
+	ifc := newIfaceCache(l.Interfaces)
+	if l.Membership != nil {
+		// A node with no working link on the interfaces it would answer
+		// on steps aside: it tells the others, which then elect among
+		// themselves, and counts itself out at once.
+		own := OwnNoLink(snap.Config, snap.Nodes[l.NodeName].Labels, ifc.linkUp)
+		if snap.NoLink == nil {
+			snap.NoLink = map[string][]string{}
+		}
+		if !slices.Equal(own, snap.NoLink[l.NodeName]) {
+			if len(own) > 0 {
+				l.Log.Info("no working link on interfaces this node answers on; their addresses go to other nodes", "interfaces", own)
+			} else {
+				l.Log.Info("links working again", "node", l.NodeName)
+			}
+		}
+		snap.NoLink[l.NodeName] = own
+		l.Membership.SetNoLink(own)
+	}
 	desired := L2Desired(snap)
 
 	l.mu.Lock()
@@ -198,7 +221,6 @@ func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 		}
 	}
 	now := l.now().UnixMilli()
-	ifc := newIfaceCache(l.Interfaces)
 	next := make(map[netip.Addr]ownedIP, len(l.owned))
 	var gained []L2Announcement
 	var joined []joinedService
@@ -595,6 +617,7 @@ func (l *L2Loop) snapshot(ctx context.Context) (Snapshot, error) {
 		snap.Live = l.Membership.Members()
 		snap.Known = l.Membership.Known()
 		snap.Claims = l.Membership.Claims()
+		snap.NoLink = l.Membership.NoLink()
 	}
 	return snap, nil
 }

@@ -22,10 +22,13 @@ var (
 )
 
 // NodeMeta is our node meta: leavingMeta once Run leaves gracefully,
-// else empty.
-func (d delegate) NodeMeta(int) []byte {
+// else our interface sets without link (SetNoLink), if any.
+func (d delegate) NodeMeta(limit int) []byte {
 	if d.m.leaving.Load() {
 		return bytes.Clone(leavingMeta)
+	}
+	if p := d.m.noLinkMeta.Load(); p != nil && len(*p) <= limit {
+		return bytes.Clone(*p)
 	}
 	return nil
 }

@@ -158,4 +158,16 @@
 // effort): its receivers drop the leaver from Members and Known at once,
 // unless the message is older than the leaver's record they hold (an
 // earlier process of it). A lost packet costs only the gossip rounds.
+//
+// # Interfaces without link
+//
+// SetNoLink puts in the node meta the interface sets on which this member
+// has no working link ("herald/nolink", then one set per line); memberlist
+// gossips the update (UpdateNode, from a goroutine of its own: it waits
+// for the broadcast) and the others read it with NoLink, with a change
+// notification. The speakers leave such a member out of the candidates for
+// the addresses answered on those sets, so a node whose VLAN or bond for
+// the addresses fails hands them over although memberlist, over another
+// interface, still sees it alive. A leaving member's meta is leavingMeta,
+// which carries no sets: a leaver is gone anyway.
 package memberlist

@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,13 @@ type Membership struct {
 	started atomic.Bool
 	leaving atomic.Bool // our node meta says we leave gracefully
 
+	// noLink is our interface sets without a working link (SetNoLink),
+	// canonical, under mu; noLinkMeta its encoding, read by NodeMeta
+	// (called from inside memberlist: it takes no lock of ours).
+	noLink     []string
+	noLinkMeta atomic.Pointer[[]byte]
+	metaChange chan struct{} // cap 1: our node meta changed
+
 	changes  chan struct{} // cap 1: coalesced "something changed"
 	wake     chan struct{} // cap 1: a pull or a reply is pending
 	newSeeds chan struct{} // cap 1: SetSeeds was called
@@ -66,17 +74,18 @@ func New(opts Options) (*Membership, error) {
 	o.SecretKey = slices.Clone(o.SecretKey)
 	o.Join = slices.Clone(o.Join)
 	m := &Membership{
-		opts:     o,
-		log:      o.Log,
-		table:    newTable(o.NodeName, uint64(time.Now().UnixNano()), 2*o.GossipInterval, max(time.Second, 10*o.GossipInterval)),
-		replyTo:  make(map[string]struct{}),
-		peers:    make(map[string]ml.Node),
-		changes:  make(chan struct{}, 1),
-		wake:     make(chan struct{}, 1),
-		newSeeds: make(chan struct{}, 1),
-		seeds:    o.Join,
-		ready:    make(chan struct{}),
-		abort:    make(chan struct{}),
+		opts:       o,
+		log:        o.Log,
+		table:      newTable(o.NodeName, uint64(time.Now().UnixNano()), 2*o.GossipInterval, max(time.Second, 10*o.GossipInterval)),
+		replyTo:    make(map[string]struct{}),
+		peers:      make(map[string]ml.Node),
+		changes:    make(chan struct{}, 1),
+		wake:       make(chan struct{}, 1),
+		newSeeds:   make(chan struct{}, 1),
+		metaChange: make(chan struct{}, 1),
+		seeds:      o.Join,
+		ready:      make(chan struct{}),
+		abort:      make(chan struct{}),
 	}
 	m.numLive.Store(1)
 	m.queue = &ml.TransmitLimitedQueue{
@@ -125,6 +134,7 @@ func (m *Membership) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { m.joinLoop(wctx, list, selfAddr) })
 	wg.Go(func() { m.sendLoop(wctx, list) })
+	wg.Go(func() { m.metaLoop(wctx, list) })
 
 	silent := false
 	select {
@@ -234,6 +244,69 @@ func (m *Membership) SetClaims(claims []election.Claim) {
 	defer m.mu.Unlock()
 	if d, ok := m.table.setOwn(c); ok {
 		m.queueLocked(m.ownMessageLocked(&d))
+	}
+}
+
+// SetNoLink sets the interface sets (opaque names, none with a newline)
+// on which this member has no working link, and gossips them in its node
+// meta: the others read them with NoLink and leave this member out of
+// the candidates for the addresses answered on those sets. Sets that do
+// not fit memberlist's meta size are not gossiped.
+func (m *Membership) SetNoLink(sets []string) {
+	c := slices.Clone(sets)
+	c = slices.DeleteFunc(c, func(s string) bool { return strings.Contains(s, "\n") })
+	slices.Sort(c)
+	c = slices.Compact(c)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if slices.Equal(c, m.noLink) {
+		return
+	}
+	m.noLink = c
+	meta, n := encodeNoLinkMeta(c, ml.MetaMaxSize)
+	if n < len(c) {
+		m.log.Info("too many interface sets without link to gossip; some stay unknown to the others", "sets", len(c), "gossiped", n)
+	}
+	m.noLinkMeta.Store(&meta)
+	select {
+	case m.metaChange <- struct{}{}:
+	default:
+	}
+}
+
+// NoLink returns, for the live members (self included) that have
+// reported some, the interface sets on which they have no working link
+// (see SetNoLink). The slices are read-only.
+func (m *Membership) NoLink() map[string][]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string][]string{}
+	if len(m.noLink) > 0 {
+		out[m.opts.NodeName] = m.noLink
+	}
+	for name, n := range m.peers {
+		if name == m.opts.NodeName {
+			continue
+		}
+		if sets := decodeNoLinkMeta(n.Meta); len(sets) > 0 {
+			out[name] = sets
+		}
+	}
+	return out
+}
+
+// metaLoop gossips our node meta each time it changes (UpdateNode waits
+// for the broadcast, so not on the caller's time).
+func (m *Membership) metaLoop(ctx context.Context, list *ml.Memberlist) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.metaChange:
+		}
+		if err := list.UpdateNode(m.opts.LeaveTimeout); err != nil {
+			m.log.V(1).Info("gossiping our node meta incomplete", "err", err.Error())
+		}
 	}
 }
 
@@ -453,8 +526,13 @@ func (m *Membership) memberUp(n *ml.Node) {
 // memberUpdated handles a live member whose address or meta changed.
 func (m *Membership) memberUpdated(n *ml.Node) {
 	m.mu.Lock()
+	old, ok := m.peers[n.Name]
 	m.peers[n.Name] = nodeCopy(n)
 	m.mu.Unlock()
+	if ok && !slices.Equal(decodeNoLinkMeta(old.Meta), decodeNoLinkMeta(n.Meta)) {
+		m.log.Info("member's links changed", "peer", n.Name, "noLink", decodeNoLinkMeta(n.Meta))
+		m.notify()
+	}
 }
 
 // memberDown handles a member that failed or, when left, left gracefully.
@@ -649,9 +727,9 @@ func (m *Membership) sayLeaving(list *ml.Memberlist) {
 	}
 }
 
-// nodeCopy copies what we use of n: its name and address.
+// nodeCopy copies what we use of n: its name, address and meta.
 func nodeCopy(n *ml.Node) ml.Node {
-	return ml.Node{Name: n.Name, Addr: slices.Clone(n.Addr), Port: n.Port}
+	return ml.Node{Name: n.Name, Addr: slices.Clone(n.Addr), Port: n.Port, Meta: slices.Clone(n.Meta)}
 }
 
 // abortSilently stops Run without leaving the cluster, as a crash would

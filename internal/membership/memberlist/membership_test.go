@@ -426,3 +426,55 @@ func TestMemberUpGetsOurRecord(t *testing.T) {
 		t.Fatalf("after b came back our record goes to %v, want [b]", got)
 	}
 }
+
+// TestNoLinkPropagates: the interface sets a member has no link on reach
+// the others through its node meta, with a change notification, and are
+// cleared the same way; a graceful leave still reads as one.
+func TestNoLinkPropagates(t *testing.T) {
+	a, b, c := three(t, nil)
+	for _, m := range []*member{b, c} {
+		select {
+		case <-m.Changes():
+		default:
+		}
+	}
+	noLinkOf := func(m *member, name string, want []string) func() bool {
+		return func() bool { return slices.Equal(m.NoLink()[name], want) }
+	}
+	want := []string{"", "eth1 eth2"}
+	start := time.Now()
+	a.SetNoLink([]string{"eth1 eth2", "", "eth1 eth2", "bad\nset"})
+	if got := a.NoLink()["a"]; !slices.Equal(got, want) {
+		t.Errorf("a's own NoLink = %q, want %q", got, want)
+	}
+	for _, m := range []*member{b, c} {
+		select {
+		case <-m.Changes():
+		case <-time.After(eventually):
+			t.Fatalf("%s: no change notification", m.name)
+		}
+		waitFor(t, m.name+" sees a's sets", noLinkOf(m, "a", want))
+		if _, ok := m.NoLink()[m.name]; ok {
+			t.Errorf("%s reports sets of its own", m.name)
+		}
+	}
+	t.Logf("no-link sets propagated in %v", time.Since(start))
+
+	a.SetNoLink(nil)
+	for _, m := range []*member{b, c} {
+		waitFor(t, m.name+" sees a's sets cleared", noLinkOf(m, "a", nil))
+	}
+
+	c.SetNoLink([]string{""})
+	waitFor(t, "a sees c's set", noLinkOf(a, "c", []string{""}))
+	c.stop(t)
+	for _, m := range []*member{a, b} {
+		waitFor(t, m.name+" drops c", hasMembers(m, "a", "b"))
+		if slices.Contains(m.Known(), "c") {
+			t.Errorf("%s counts c, which left, as failed", m.name)
+		}
+		if _, ok := m.NoLink()["c"]; ok {
+			t.Errorf("%s still has the sets of c, which left", m.name)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/herald-lb/herald/internal/election"
 )
@@ -75,6 +76,45 @@ var errMalformed = errors.New("malformed claims message")
 // cluster gracefully (see leftGracefully); the meta is empty otherwise.
 // Part of the contract between speakers, like the wire format.
 var leavingMeta = []byte("herald/leaving")
+
+// noLinkMetaPrefix starts the node meta of a member that has no working
+// link on some of the interface sets it answers on (SetNoLink): the
+// prefix, then for each set, in order, a newline and the set (opaque
+// here: the speaker's own naming). Part of the contract between
+// speakers, like the wire format.
+var noLinkMetaPrefix = []byte("herald/nolink")
+
+// encodeNoLinkMeta returns the node meta for sets (canonical, none with a
+// newline), with as many of them as fit in limit bytes, and how many fit;
+// nil for no sets.
+func encodeNoLinkMeta(sets []string, limit int) ([]byte, int) {
+	if len(sets) == 0 {
+		return nil, 0
+	}
+	b := slices.Clone(noLinkMetaPrefix)
+	n := 0
+	for _, s := range sets {
+		if len(b)+1+len(s) > limit {
+			break
+		}
+		b = append(append(b, '\n'), s...)
+		n++
+	}
+	if n == 0 {
+		return nil, 0
+	}
+	return b, n
+}
+
+// decodeNoLinkMeta returns the sets of a node meta written by
+// encodeNoLinkMeta; nil for any other meta.
+func decodeNoLinkMeta(meta []byte) []string {
+	rest, ok := bytes.CutPrefix(meta, noLinkMetaPrefix)
+	if !ok || len(rest) == 0 || rest[0] != '\n' {
+		return nil
+	}
+	return strings.Split(string(rest[1:]), "\n")
+}
 
 // version orders the claim sets of one node: epoch first (the start time
 // of the speaker process, in Unix nanoseconds), then seq (bumped by each

@@ -311,3 +311,30 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestNoLinkMeta(t *testing.T) {
+	sets := []string{"", "eth1", "eth2 eth3"}
+	meta, n := encodeNoLinkMeta(sets, 512)
+	if n != 3 || string(meta) != "herald/nolink\n\neth1\neth2 eth3" {
+		t.Fatalf("encode = %q, %d", meta, n)
+	}
+	if got := decodeNoLinkMeta(meta); !slices.Equal(got, sets) {
+		t.Errorf("decode = %q, want %q", got, sets)
+	}
+	// Only whole sets that fit.
+	meta, n = encodeNoLinkMeta(sets, len("herald/nolink\n\neth1")+3)
+	if n != 2 || !slices.Equal(decodeNoLinkMeta(meta), sets[:2]) {
+		t.Errorf("limited encode = %q, %d", meta, n)
+	}
+	if meta, n = encodeNoLinkMeta(nil, 512); meta != nil || n != 0 {
+		t.Errorf("encode(nil) = %q, %d", meta, n)
+	}
+	if meta, n = encodeNoLinkMeta([]string{"x"}, 3); meta != nil || n != 0 {
+		t.Errorf("encode beyond the limit = %q, %d", meta, n)
+	}
+	for _, other := range []string{"", "herald/leaving", "herald/nolink", "herald/nolinkX\neth0", "something else"} {
+		if got := decodeNoLinkMeta([]byte(other)); got != nil {
+			t.Errorf("decode(%q) = %q, want nil", other, got)
+		}
+	}
+}
