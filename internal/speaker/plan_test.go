@@ -211,12 +211,15 @@ func TestTakeOverOnlyWhenValid(t *testing.T) {
 }
 
 // TestCutOffNodeTakesNothingOver: a node whose link is down answers for
-// nothing (it could not be heard), tells the others so, and takes
-// nothing over when it sees a peer fail (that may be its own isolation);
-// once its link is back it takes its share of what nobody holds.
+// nothing (it could not be heard) and tells the others so, but keeps its
+// claims with their epochs; it takes nothing over when it sees a peer
+// fail (that may be its own isolation). Once its link is back, what
+// nobody else took is answered again under the same claims, and it
+// takes its share of the failed peer's addresses.
 func TestCutOffNodeTakesNothingOver(t *testing.T) {
 	loop, arp, m := planFixture(t)
 	ctx := context.Background()
+	claimsBefore := m.Claims()["n1"]
 	nics := loop.Interfaces.(*staticInterfaces)
 	nics.down = map[string]bool{"eth0": true}
 	m.setLive("n1", "n3") // n2 seen to fail while n1's link is down
@@ -226,8 +229,8 @@ func TestCutOffNodeTakesNothingOver(t *testing.T) {
 	if got := len(arp.calls[len(arp.calls)-1]["eth0"]); got != 0 {
 		t.Errorf("with its link down n1 answers for %d addresses, want none", got)
 	}
-	if got := len(m.Claims()["n1"]); got != 0 {
-		t.Errorf("with its link down n1 claims %d addresses, want none", got)
+	if diff := cmp.Diff(claimsBefore, m.Claims()["n1"], addrCmp); diff != "" {
+		t.Errorf("with its link down n1's claims changed (-before +after):\n%s", diff)
 	}
 	if got := m.NoLink()["n1"]; !slices.Equal(got, []string{""}) {
 		t.Errorf("n1 tells the others it has no link on %q, want the default set", got)
@@ -241,8 +244,53 @@ func TestCutOffNodeTakesNothingOver(t *testing.T) {
 	if got := m.NoLink()["n1"]; got != nil {
 		t.Errorf("with its link back n1 still tells the others it has none on %q", got)
 	}
-	if got := len(arp.calls[len(arp.calls)-1]["eth0"]); got <= 10 {
-		t.Errorf("with its link back n1 answers for %d addresses, want some of n2's too", got)
+	answered := arp.calls[len(arp.calls)-1]["eth0"]
+	if len(answered) <= 10 {
+		t.Errorf("with its link back n1 answers for %d addresses, want its own and some of n2's", len(answered))
+	}
+	after := m.Claims()["n1"]
+	for _, c := range claimsBefore {
+		if !slices.Contains(answered, c.IP) || !slices.Contains(after, c) {
+			t.Errorf("with its link back n1 does not answer %s under its old claim", c.IP)
+		}
+	}
+}
+
+// TestCutOffNodeYieldsToNewerClaims: the addresses another node took over
+// while this node's link was down stay there when the link comes back
+// (no failback): the old claims this node kept lose to the newer ones.
+func TestCutOffNodeYieldsToNewerClaims(t *testing.T) {
+	loop, arp, m := planFixture(t)
+	ctx := context.Background()
+	mine := m.Claims()["n1"]
+	nics := loop.Interfaces.(*staticInterfaces)
+	nics.down = map[string]bool{"eth0": true}
+	if _, err := loop.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// n3 takes n1's addresses over meanwhile.
+	var taken []election.Claim
+	for _, c := range mine {
+		taken = append(taken, election.Claim{IP: c.IP, Epoch: c.Epoch + 1})
+	}
+	m.mu.Lock()
+	m.others = map[string][]election.Claim{"n3": taken}
+	m.mu.Unlock()
+	if _, err := loop.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	nics.down = nil
+	loop.invalidatePlans()
+	if _, err := loop.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	answered := arp.calls[len(arp.calls)-1]["eth0"]
+	claims := m.Claims()["n1"]
+	for _, c := range mine {
+		if slices.Contains(answered, c.IP) || slices.ContainsFunc(claims, func(x election.Claim) bool { return x.IP == c.IP }) {
+			t.Errorf("with its link back n1 took %s back from n3", c.IP)
+		}
 	}
 }
 

@@ -116,6 +116,9 @@ type ownedIP struct {
 	epoch      int64
 	services   []model.ServiceKey
 	interfaces []string
+	// idle: claimed but not answered (its interfaces have no link; see
+	// Reconcile).
+	idle bool
 }
 
 var _ Pass = (*L2Loop)(nil)
@@ -236,7 +239,7 @@ func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 		o := ownedIP{epoch: now, services: a.Services, interfaces: a.Interfaces}
 		if had {
 			o.epoch = prev.epoch
-			if !slices.Equal(prev.services, o.services) || !slices.Equal(prev.interfaces, o.interfaces) {
+			if prev.idle || !slices.Equal(prev.services, o.services) || !slices.Equal(prev.interfaces, o.interfaces) {
 				changed = true
 				// A Service that starts sharing an IP this node
 				// announces is assigned to this node too.
@@ -250,6 +253,25 @@ func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 			gained = append(gained, a)
 		}
 		next[ip] = o
+	}
+	// An address this node answered for on interfaces that lost their
+	// link: it stepped aside (it no longer answers, the others elect
+	// among themselves) but keeps its claim, with its epoch, while the
+	// link is down. So when the link comes back it never takes the
+	// address back with a newer claim than the one that moved it; an
+	// address nobody else took is simply answered again.
+	for ip, prev := range l.owned {
+		if _, ok := next[ip]; ok || l.Membership == nil || ifc.linkUp(prev.interfaces) {
+			continue
+		}
+		if _, still := desired[ip]; !still {
+			continue
+		}
+		if !prev.idle {
+			changed = true
+		}
+		prev.idle = true
+		next[ip] = prev
 	}
 	var lost []netip.Addr
 	for ip := range l.owned {
@@ -270,7 +292,9 @@ func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 
 	state := newResponderState()
 	for ip, o := range next {
-		state.add(ip, ifc.resolve(o.interfaces))
+		if !o.idle {
+			state.add(ip, ifc.resolve(o.interfaces))
+		}
 	}
 	state.sort()
 	v4, v6 := state.v4, state.v6
@@ -282,7 +306,10 @@ func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 	}
 	if l.Metrics != nil {
 		n4, n6 := 0, 0
-		for ip := range next {
+		for ip, o := range next {
+			if o.idle {
+				continue
+			}
 			if ip.Is4() {
 				n4++
 			} else {
@@ -523,6 +550,9 @@ func ifaceSpecKey(spec []string) string {
 func (l *L2Loop) statusView(owned map[netip.Addr]ownedIP, resolve func([]string) []string) map[model.ServiceKey]L2StatusEntry {
 	out := make(map[model.ServiceKey]L2StatusEntry, len(owned))
 	for ip, o := range owned {
+		if o.idle {
+			continue
+		}
 		ifs := resolve(o.interfaces)
 		for _, key := range o.services {
 			e := out[key]
