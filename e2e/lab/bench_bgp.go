@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -182,6 +183,9 @@ func (b *bgpBench) run(ctx context.Context) error {
 	}
 	for _, fam := range b.o.Families {
 		if err := b.createRounds(ctx, fam); err != nil {
+			return err
+		}
+		if err := b.floorRounds(ctx, fam); err != nil {
 			return err
 		}
 		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
@@ -627,6 +631,82 @@ func (b *bgpBench) createRounds(ctx context.Context, fam Family) error {
 	}
 	b.figure(BenchFigure{Name: fmt.Sprintf("%s: Service deleted -> route gone from the router's kernel (median)", fam), Measured: ms(median(toGone)), Detail: durStats(toGone)})
 	return nil
+}
+
+// floorRounds: the least any controller could cost. With the controller
+// stopped, the bench writes each new Service's status itself, as a
+// controller that took no time would, timed until the router's kernel
+// route has every node as next hop. The addresses are the probe pool's
+// last ones, which the controller is not using (createRounds' Services
+// take the first).
+func (b *bgpBench) floorRounds(ctx context.Context, fam Family) error {
+	if err := b.l.StopController(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		if err := b.l.StartController(context.WithoutCancel(ctx)); err != nil {
+			b.logf("starting the controller again: %v", err)
+		}
+	}()
+	want := b.nodeAddrs(fam)
+	pool := netip.MustParsePrefix(bgpBenchProbeCIDRs[0])
+	if fam == IPv6 {
+		pool = netip.MustParsePrefix(bgpBenchProbeCIDRs[1])
+	}
+	var toKernel []time.Duration
+	for i := range b.o.Rounds {
+		name := fmt.Sprintf("floor-%s-%d", fam, i)
+		ip := lastAddrs(pool, b.o.Rounds)[i]
+		svcs := b.cs.CoreV1().Services(BGPBenchNamespace)
+		if _, err := svcs.Create(ctx, benchBGPService(name, bgpBenchPool, fam, false), metav1.CreateOptions{}); err != nil {
+			return err
+		}
+		rw, err := b.watchRoutes(ctx)
+		if err != nil {
+			return err
+		}
+		patch := fmt.Sprintf(`{"status":{"loadBalancer":{"ingress":[{"ip":%q,"ipMode":"VIP"}]}}}`, ip)
+		t0 := time.Now()
+		if _, err := svcs.Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}, "status"); err != nil {
+			rw.stop()
+			return err
+		}
+		prefix := netip.PrefixFrom(ip, ip.BitLen())
+		tRoute, err := rw.waitRoute(ctx, prefix, want, 20*time.Second)
+		if err != nil {
+			rw.stop()
+			return fmt.Errorf("Service %s, status written by the bench: %w", name, err)
+		}
+		toKernel = append(toKernel, tRoute.Sub(t0))
+		if err := svcs.Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			rw.stop()
+			return err
+		}
+		_, err = rw.waitRoute(ctx, prefix, nil, 20*time.Second)
+		rw.stop()
+		if err != nil {
+			return fmt.Errorf("Service %s deleted: %w", name, err)
+		}
+		b.logf("%s floor round %d: %s written into the status -> all %d next hops in %s", fam, i+1, ip, len(want), ms(toKernel[i]))
+	}
+	b.figure(BenchFigure{Name: fmt.Sprintf("%s:   status written by the bench, controller stopped -> route (median)", fam), Measured: ms(median(toKernel)),
+		Detail: "the least a controller could take; " + durStats(toKernel)})
+	return nil
+}
+
+// lastAddrs returns the last n addresses of p, ascending.
+func lastAddrs(p netip.Prefix, n int) []netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	for i, host := len(b)-1, p.Addr().BitLen()-p.Bits(); host > 0; i, host = i-1, host-8 {
+		b[i] |= byte(1<<min(host, 8) - 1)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	out := make([]netip.Addr, n)
+	for i := n - 1; i >= 0; i-- {
+		out[i] = a
+		a = a.Prev()
+	}
+	return out
 }
 
 // failRounds: a probe Service stays; each node's speaker in turn gets

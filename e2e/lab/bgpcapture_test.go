@@ -85,3 +85,16 @@ func TestSessionOpening(t *testing.T) {
 		t.Error("a session with no message yet was found")
 	}
 }
+
+func TestLastAddrs(t *testing.T) {
+	got := lastAddrs(netip.MustParsePrefix("172.31.132.0/24"), 3)
+	want := []netip.Addr{netip.MustParseAddr("172.31.132.253"), netip.MustParseAddr("172.31.132.254"), netip.MustParseAddr("172.31.132.255")}
+	if diff := cmp.Diff(want, got, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+		t.Errorf("IPv4 (-want +got):\n%s", diff)
+	}
+	got = lastAddrs(netip.MustParsePrefix("fd00:34::/118"), 2)
+	want = []netip.Addr{netip.MustParseAddr("fd00:34::3fe"), netip.MustParseAddr("fd00:34::3ff")}
+	if diff := cmp.Diff(want, got, cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+		t.Errorf("IPv6 (-want +got):\n%s", diff)
+	}
+}

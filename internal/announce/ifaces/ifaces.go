@@ -57,10 +57,10 @@ func (i Interface) HasAddress() bool { return i.HasIPv4 || i.HasIPv6Global }
 // Default picks the interfaces to answer on when an L2Advertisement names
 // none: broadcast-capable, not loopback, not NOARP, with an IPv4 or a
 // non-link-local IPv6 address, and not enslaved to a bond or bridge. Names
-// come in list order. An interface that is down is kept: the responders
-// answer on it once it is up, and addresses the node holds through a link
-// outage are not announced again when it comes back (see
-// responder.Engine), which they would be if it left the desired set.
+// come in list order. An interface that is down is kept, so the set does
+// not change with link state; what a node does while the interfaces it
+// answers on have no link is the speaker's decision (it steps aside, see
+// speaker.L2Loop).
 func Default(list []Interface) []string {
 	var out []string
 	seen := map[string]bool{}
