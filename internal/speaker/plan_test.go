@@ -213,9 +213,10 @@ func TestTakeOverOnlyWhenValid(t *testing.T) {
 // TestCutOffNodeTakesNothingOver: a node whose link is down answers for
 // nothing (it could not be heard) and tells the others so, but keeps its
 // claims with their epochs; it takes nothing over when it sees a peer
-// fail (that may be its own isolation). Once its link is back, what
-// nobody else took is answered again under the same claims, and it
-// takes its share of the failed peer's addresses.
+// fail (that may be its own isolation). Once its link is back it waits
+// for the member it lost (up to healSettle); then what nobody else took
+// is answered again under the same claims, and it takes its share of
+// the failed peer's addresses.
 func TestCutOffNodeTakesNothingOver(t *testing.T) {
 	loop, arp, m := planFixture(t)
 	ctx := context.Background()
@@ -238,6 +239,14 @@ func TestCutOffNodeTakesNothingOver(t *testing.T) {
 
 	nics.down = nil
 	loop.invalidatePlans() // the interface change
+	calls := len(arp.calls)
+	if again, err := loop.Reconcile(ctx); err != nil || again <= 0 {
+		t.Fatalf("with its link back and n2 not seen again, Reconcile = %v, %v; want a wait", again, err)
+	}
+	if len(arp.calls) != calls {
+		t.Errorf("n1 answers again before it heard from the member it lost: %v", arp.calls[len(arp.calls)-1])
+	}
+	loop.linkBackUntil.Store(time.Now().Add(-time.Second).UnixNano()) // healSettle over
 	if _, err := loop.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -321,5 +330,32 @@ func TestPeerWithoutLinkHandsOver(t *testing.T) {
 	}
 	if after := arp.calls[len(arp.calls)-1]["eth0"]; !slices.Equal(after, during) {
 		t.Errorf("with n2's link back n1 answers for %d addresses, want the same %d (no failback)", len(after), len(during))
+	}
+}
+
+// TestCutOffNodeWithoutQuorumStaysIdle: answering again on a link that
+// came back is a takeover: a node that sees too few members does not,
+// even once it stopped waiting for them; its claims stay.
+func TestCutOffNodeWithoutQuorumStaysIdle(t *testing.T) {
+	loop, arp, m := planFixture(t)
+	ctx := context.Background()
+	mine := m.Claims()["n1"]
+	nics := loop.Interfaces.(*staticInterfaces)
+	nics.down = map[string]bool{"eth0": true}
+	m.setLive("n1") // both others seen to fail while cut off
+	if _, err := loop.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	nics.down = nil
+	loop.invalidatePlans()
+	loop.linkBackUntil.Store(time.Now().Add(-time.Second).UnixNano()) // healSettle over
+	if _, err := loop.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(arp.calls[len(arp.calls)-1]["eth0"]); got != 0 {
+		t.Errorf("without quorum n1 answers for %d addresses again, want none", got)
+	}
+	if diff := cmp.Diff(mine, m.Claims()["n1"], addrCmp); diff != "" {
+		t.Errorf("without quorum n1's claims changed (-before +after):\n%s", diff)
 	}
 }

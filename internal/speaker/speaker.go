@@ -88,6 +88,10 @@ type L2Loop struct {
 	// settleUntil (Unix ns) is when a speaker that regained quorum stops
 	// waiting for the rest of the members (healSettle).
 	settleUntil atomic.Int64
+	// linkBackUntil (Unix ns) is how long a speaker whose interfaces got
+	// their link back waits for the members it lost meanwhile (healSettle);
+	// 0 when not waiting.
+	linkBackUntil atomic.Int64
 
 	mu     sync.Mutex
 	config lastGoodConfig
@@ -185,6 +189,24 @@ func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 		if snap.NoLink == nil {
 			snap.NoLink = map[string][]string{}
 		}
+		if linkBack(snap.NoLink[l.NodeName], own) {
+			// Interfaces got their link back. The others may have taken
+			// this node's addresses over meanwhile, and it may have
+			// missed it (cut off, it may even have counted them dead):
+			// learn what they did before answering on them again.
+			if wait := l.linkBackWait(); wait > 0 && !allKnownLive(l.Membership) {
+				return wait, nil
+			}
+			l.linkBackUntil.Store(0)
+			if r, ok := l.Membership.(interface{ Resync(context.Context) error }); ok {
+				rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				if err := r.Resync(rctx); err != nil {
+					l.Log.Info("resynchronizing the membership after a link came back failed", "err", err.Error())
+				}
+				cancel()
+			}
+			snap.Live, snap.Known, snap.Claims = l.Membership.Members(), l.Membership.Known(), l.Membership.Claims()
+		}
 		if !slices.Equal(own, snap.NoLink[l.NodeName]) {
 			if len(own) > 0 {
 				l.Log.Info("no working link on interfaces this node answers on; their addresses go to other nodes", "interfaces", own)
@@ -236,6 +258,12 @@ func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 		if !had && (!mayTakeOver || !ifc.linkUp(a.Interfaces)) {
 			continue
 		}
+		if had && prev.idle && !mayTakeOver {
+			// Answering again on a link that came back is a takeover
+			// too: not without quorum.
+			next[ip] = prev
+			continue
+		}
 		o := ownedIP{epoch: now, services: a.Services, interfaces: a.Interfaces}
 		if had {
 			o.epoch = prev.epoch
@@ -260,12 +288,21 @@ func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 	// link is down. So when the link comes back it never takes the
 	// address back with a newer claim than the one that moved it; an
 	// address nobody else took is simply answered again.
+	var inUse map[netip.Addr]bool // the Services' addresses, when needed
 	for ip, prev := range l.owned {
 		if _, ok := next[ip]; ok || l.Membership == nil || ifc.linkUp(prev.interfaces) {
 			continue
 		}
-		if _, still := desired[ip]; !still {
-			continue
+		if inUse == nil {
+			inUse = map[netip.Addr]bool{}
+			for _, svc := range snap.Services {
+				for _, a := range svc.IPs {
+					inUse[a] = true
+				}
+			}
+		}
+		if !inUse[ip] {
+			continue // its Service is gone
 		}
 		if !prev.idle {
 			changed = true
@@ -458,6 +495,29 @@ const logEach = 32
 // live again before it resynchronizes and elects: a member's claims come
 // in a resync only once it is seen live.
 const healSettle = 3 * time.Second
+
+// linkBack reports whether some interface set of before (without link)
+// is not in now: it got its link back.
+func linkBack(before, now []string) bool {
+	for _, s := range before {
+		if !slices.Contains(now, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// linkBackWait returns how much longer (at most 100 ms at a time) a pass
+// waits for the members after a link came back; 0 once healSettle has
+// passed since the first call.
+func (l *L2Loop) linkBackWait() time.Duration {
+	until := l.linkBackUntil.Load()
+	if until == 0 {
+		until = time.Now().Add(healSettle).UnixNano()
+		l.linkBackUntil.Store(until)
+	}
+	return min(time.Until(time.Unix(0, until)), 100*time.Millisecond)
+}
 
 // allKnownLive reports whether every known member is live.
 func allKnownLive(m Membership) bool {
