@@ -1,10 +1,17 @@
 // Package speaker decides what a node announces, and drives the announcers.
 //
 // The deciding half is pure: a Snapshot (configuration, Services with their
-// assigned IPs, Nodes, endpoints, live members and their claims) goes in,
-// and the desired layer-2 announcements come out (L2Desired). Every speaker
-// computes the same owners from the same snapshot; each acts only on the
-// IPs it owns.
+// assigned IPs, Nodes, endpoints, live members, their claims and the
+// interface sets each has no link on) goes in, and the desired layer-2
+// announcements come out (L2Desired). Every speaker computes the same
+// owners from the same snapshot; each acts only on the IPs it owns.
+//
+// A node whose interfaces for a pool lose their link (OwnNoLink) steps
+// aside: it publishes the sets through the membership, everyone leaves it
+// out of that pool's candidates, and it stops answering those addresses
+// but keeps claiming them (idle) until its link is back and it has
+// resynchronized with the members it lost, so that the newer claims of
+// whoever took them over win.
 //
 // The acting half (Speaker) watches the API server, keeps the snapshot,
 // reconciles the ARP and NDP responders to the desired set, gossips this
