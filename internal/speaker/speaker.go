@@ -151,19 +151,12 @@ func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 	var held uint64
 	if l.Hold != nil {
 		if held = l.Hold.Held(); held != 0 {
-			if wait := time.Until(time.Unix(0, l.settleUntil.Load())); wait > 0 && l.Membership != nil && !allKnownLive(l.Membership) {
-				return min(wait, 100*time.Millisecond), nil
+			if wait := l.membersPending(l.settleUntil.Load()); wait > 0 {
+				return wait, nil
 			}
 			// This process stood still: learn what the others did
 			// meanwhile before deciding anything.
-			if r, ok := l.Membership.(interface{ Resync(context.Context) error }); ok {
-				rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				err := r.Resync(rctx)
-				cancel()
-				if err != nil {
-					l.Log.Info("resynchronizing the membership after a stall failed", "err", err.Error())
-				}
-			}
+			l.resync(ctx, "after a stall")
 		}
 	}
 	l.invalidatePlans()
@@ -194,17 +187,12 @@ func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 			// this node's addresses over meanwhile, and it may have
 			// missed it (cut off, it may even have counted them dead):
 			// learn what they did before answering on them again.
-			if wait := l.linkBackWait(); wait > 0 && !allKnownLive(l.Membership) {
+			l.linkBackUntil.CompareAndSwap(0, time.Now().Add(healSettle).UnixNano())
+			if wait := l.membersPending(l.linkBackUntil.Load()); wait > 0 {
 				return wait, nil
 			}
 			l.linkBackUntil.Store(0)
-			if r, ok := l.Membership.(interface{ Resync(context.Context) error }); ok {
-				rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				if err := r.Resync(rctx); err != nil {
-					l.Log.Info("resynchronizing the membership after a link came back failed", "err", err.Error())
-				}
-				cancel()
-			}
+			l.resync(ctx, "after a link came back")
 			snap.Live, snap.Known, snap.Claims = l.Membership.Members(), l.Membership.Known(), l.Membership.Claims()
 		}
 		if !slices.Equal(own, snap.NoLink[l.NodeName]) {
@@ -507,16 +495,30 @@ func linkBack(before, now []string) bool {
 	return false
 }
 
-// linkBackWait returns how much longer (at most 100 ms at a time) a pass
-// waits for the members after a link came back; 0 once healSettle has
-// passed since the first call.
-func (l *L2Loop) linkBackWait() time.Duration {
-	until := l.linkBackUntil.Load()
-	if until == 0 {
-		until = time.Now().Add(healSettle).UnixNano()
-		l.linkBackUntil.Store(until)
+// membersPending returns how long (at most 100 ms at a time) a pass still
+// waits, until deadline (Unix ns), for known members that are not live
+// again; 0 once they all are, the deadline has passed, or there is no
+// membership.
+func (l *L2Loop) membersPending(deadline int64) time.Duration {
+	wait := time.Until(time.Unix(0, deadline))
+	if wait <= 0 || l.Membership == nil || allKnownLive(l.Membership) {
+		return 0
 	}
-	return min(time.Until(time.Unix(0, until)), 100*time.Millisecond)
+	return min(wait, 100*time.Millisecond)
+}
+
+// resync exchanges the full state with the live members (when the
+// membership can), so that the pass sees what they did meanwhile.
+func (l *L2Loop) resync(ctx context.Context, why string) {
+	r, ok := l.Membership.(interface{ Resync(context.Context) error })
+	if !ok {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := r.Resync(rctx); err != nil {
+		l.Log.Info("resynchronizing the membership "+why+" failed", "err", err.Error())
+	}
 }
 
 // allKnownLive reports whether every known member is live.
