@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"regexp"
 	"strconv"
-	"sync"
 	"time"
 )
 
@@ -63,36 +62,20 @@ func ParseBGPTcpdumpLine(line string) (BGPSegment, bool) {
 // BGPCapture is tcpdump on a host's eth0 collecting the segments of its
 // BGP sessions (TCP port 179) as they pass: in immediate mode, since a
 // benchmark looks for them as soon as the router has acted on them.
-type BGPCapture struct {
-	t        *tcpdump
-	mu       sync.Mutex
-	segments []BGPSegment
-}
+type BGPCapture struct{ t *tcpdump[BGPSegment] }
 
 // StartBGPCapture starts capturing on host for at most d and returns
 // once tcpdump listens.
 func StartBGPCapture(ctx context.Context, drv Driver, host string, d time.Duration) (*BGPCapture, error) {
-	c := &BGPCapture{}
-	t, err := startTcpdump(ctx, drv, host, d, func(line string) {
-		if s, ok := ParseBGPTcpdumpLine(line); ok {
-			c.mu.Lock()
-			c.segments = append(c.segments, s)
-			c.mu.Unlock()
-		}
-	}, "--immediate-mode", "-i", "eth0", "tcp port 179")
+	t, err := startTcpdump(ctx, drv, host, d, ParseBGPTcpdumpLine, "--immediate-mode", "-i", "eth0", "tcp port 179")
 	if err != nil {
 		return nil, err
 	}
-	c.t = t
-	return c, nil
+	return &BGPCapture{t}, nil
 }
 
 // Segments returns the segments captured so far.
-func (c *BGPCapture) Segments() []BGPSegment {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]BGPSegment(nil), c.segments...)
-}
+func (c *BGPCapture) Segments() []BGPSegment { return c.t.collected() }
 
 // Stop ends the capture; it returns the error tcpdump failed with, if any.
 func (c *BGPCapture) Stop() error { return c.t.stop() }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -129,14 +130,15 @@ func AnnouncementFilter(ip netip.Addr) string {
 	return f
 }
 
-// tcpdump is tcpdump running on a lab host, each line of its output
-// handed to a parser as it comes.
-type tcpdump struct {
+// tcpdump is tcpdump running on a lab host, what parse makes of each
+// line of its output collected as it comes.
+type tcpdump[T any] struct {
 	cancel context.CancelFunc
 	proc   *os.Process
 	done   chan struct{}
 
 	mu  sync.Mutex
+	got []T
 	err error
 }
 
@@ -144,9 +146,9 @@ type tcpdump struct {
 var ErrCaptureNotReady = errors.New("tcpdump did not start listening")
 
 // startTcpdump starts `tcpdump -l -n -tt ARGS` on host, bounded by d
-// (timeout), calls line for each line it prints, and returns once
-// tcpdump listens.
-func startTcpdump(ctx context.Context, drv Driver, host string, d time.Duration, line func(string), args ...string) (*tcpdump, error) {
+// (timeout), collects what parse accepts of each line it prints, and
+// returns once tcpdump listens.
+func startTcpdump[T any](ctx context.Context, drv Driver, host string, d time.Duration, parse func(string) (T, bool), args ...string) (*tcpdump[T], error) {
 	secs := strconv.Itoa(max(1, int(d.Seconds()+0.999)))
 	argv := append([]string{"timeout", "-s", "INT", secs, "tcpdump", "-l", "-n", "-tt"}, args...)
 	pp, err := startPiped(ctx, drv, host, true, argv...)
@@ -154,7 +156,7 @@ func startTcpdump(ctx context.Context, drv Driver, host string, d time.Duration,
 		return nil, err
 	}
 	cmd, stdout, stderr, cancel := pp.cmd, pp.stdout, pp.stderr, pp.cancel
-	t := &tcpdump{cancel: cancel, proc: cmd.Process, done: make(chan struct{})}
+	t := &tcpdump[T]{cancel: cancel, proc: cmd.Process, done: make(chan struct{})}
 	listening := make(chan struct{})
 	var errText strings.Builder
 	var wg sync.WaitGroup
@@ -175,7 +177,11 @@ func startTcpdump(ctx context.Context, drv Driver, host string, d time.Duration,
 	wg.Go(func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			line(sc.Text())
+			if v, ok := parse(sc.Text()); ok {
+				t.mu.Lock()
+				t.got = append(t.got, v)
+				t.mu.Unlock()
+			}
 		}
 	})
 	exited := make(chan struct{})
@@ -216,9 +222,16 @@ func isTimeoutExit(err error) bool {
 	return false
 }
 
+// collected returns what was collected so far.
+func (t *tcpdump[T]) collected() []T {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.got)
+}
+
 // stop ends tcpdump (SIGINT, so it flushes), waits until its output is
 // read, and returns the error it failed with, if any.
-func (t *tcpdump) stop() error {
+func (t *tcpdump[T]) stop() error {
 	_ = t.proc.Signal(syscall.SIGINT)
 	select {
 	case <-t.done:
@@ -234,11 +247,7 @@ func (t *tcpdump) stop() error {
 
 // Capture is tcpdump running on a host, its ARP and NDP packets collected
 // as they come.
-type Capture struct {
-	t       *tcpdump
-	mu      sync.Mutex
-	packets []L2Packet
-}
+type Capture struct{ t *tcpdump[L2Packet] }
 
 // StartCapture starts `tcpdump -l -n -e -tt -c count -i eth0 FILTER` on host,
 // bounded by d (timeout), and returns once tcpdump listens.
@@ -248,27 +257,15 @@ func StartCapture(ctx context.Context, drv Driver, host, filter string, count in
 
 // StartCaptureOn is StartCapture on host's interface ifname.
 func StartCaptureOn(ctx context.Context, drv Driver, host, ifname, filter string, count int, d time.Duration) (*Capture, error) {
-	c := &Capture{}
-	t, err := startTcpdump(ctx, drv, host, d, func(line string) {
-		if p, ok := ParseTcpdumpLine(line); ok {
-			c.mu.Lock()
-			c.packets = append(c.packets, p)
-			c.mu.Unlock()
-		}
-	}, "-e", "-c", strconv.Itoa(count), "-i", ifname, filter)
+	t, err := startTcpdump(ctx, drv, host, d, ParseTcpdumpLine, "-e", "-c", strconv.Itoa(count), "-i", ifname, filter)
 	if err != nil {
 		return nil, err
 	}
-	c.t = t
-	return c, nil
+	return &Capture{t}, nil
 }
 
 // Packets returns the packets captured so far.
-func (c *Capture) Packets() []L2Packet {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]L2Packet(nil), c.packets...)
-}
+func (c *Capture) Packets() []L2Packet { return c.t.collected() }
 
 // Stop ends tcpdump and returns every packet it captured, and the error
 // it failed with, if any.

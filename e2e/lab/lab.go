@@ -724,7 +724,12 @@ func (l *Lab) NodeAddress(node string, f Family) (netip.Addr, error) {
 
 // NodeMAC implements Driver: the MAC eth0 has now, read with ip.
 func (l *Lab) NodeMAC(ctx context.Context, node string) (net.HardwareAddr, error) {
-	out, err := l.Exec(ctx, node, "ip", "-j", "link", "show", "dev", "eth0")
+	return l.linkMAC(ctx, node, "eth0")
+}
+
+// linkMAC reads the MAC of host's interface ifname.
+func (l *Lab) linkMAC(ctx context.Context, host, ifname string) (net.HardwareAddr, error) {
+	out, err := l.Exec(ctx, host, "ip", "-j", "link", "show", "dev", ifname)
 	if err != nil {
 		return nil, err
 	}

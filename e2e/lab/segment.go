@@ -51,11 +51,7 @@ func (l *Lab) AddSegment(ctx context.Context, ifname string, client netip.Prefix
 	}
 	macs := map[string]string{}
 	for _, n := range l.state.Nodes {
-		out, err := l.Exec(ctx, n.Name, "ip", "-j", "link", "show", "dev", ifname)
-		if err != nil {
-			return nil, err
-		}
-		mac, err := parseLinkMAC(out)
+		mac, err := l.linkMAC(ctx, n.Name, ifname)
 		if err != nil {
 			return nil, err
 		}
