@@ -1,15 +1,22 @@
 package kube
 
 import (
+	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/flowcontrol"
 
@@ -154,5 +161,48 @@ func TestSharedRateLimiter(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestContentTypes: Kubernetes' kinds are asked for as protobuf, Herald's
+// as JSON (the API server has no protobuf for custom resources), whatever
+// the rest.Config asks for.
+func TestContentTypes(t *testing.T) {
+	var mu sync.Mutex
+	accept := map[string]string{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		accept[r.URL.Path] = r.Header.Get("Accept")
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}`))
+	}))
+	defer srv.Close()
+	c := offlineClient(t, func(cfg *rest.Config) {
+		cfg.Host = srv.URL
+		cfg.ContentType = runtime.ContentTypeJSON
+	})
+	ctx := context.Background()
+	for _, obj := range []Object{&corev1.Service{}, &discoveryv1.EndpointSlice{}, &v1beta1.IPAddressPool{}} {
+		if err := c.Get(ctx, types.NamespacedName{Namespace: "default", Name: "x"}, obj); !apierrors.IsNotFound(err) {
+			t.Fatalf("%T: %v, want NotFound", obj, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for path, want := range map[string]string{
+		"/api/v1/namespaces/default/services/x":                         runtime.ContentTypeProtobuf,
+		"/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/x": runtime.ContentTypeProtobuf,
+		"/apis/herald.dev/v1beta1/namespaces/default/ipaddresspools/x":  runtime.ContentTypeJSON,
+	} {
+		if got, ok := accept[path]; !ok || !strings.HasPrefix(got, want) {
+			t.Errorf("%s: Accept %q, want %s first (requests: %v)", path, got, want, accept)
+		}
+	}
+	for group, want := range map[string]bool{"": true, "discovery.k8s.io": true, "apps": true, "herald.dev": false, "metallb.io": false} {
+		if got := builtin(schema.GroupVersion{Group: group, Version: "v1"}); got != want {
+			t.Errorf("builtin(%q) = %v, want %v", group, got, want)
+		}
 	}
 }
