@@ -424,3 +424,63 @@ func TestBGPLoopPrestart(t *testing.T) {
 		t.Error("Prestart after the first full pass called the speaker")
 	}
 }
+
+// TestBGPStatusLoopCoalesces: route-only changes (later) are written once
+// per delay however many come; kicks and session changes are written at
+// once, and a session change once more after delay.
+func TestBGPStatusLoopCoalesces(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	kicks, changes, later := make(chan struct{}, 1), make(chan struct{}, 1), make(chan struct{}, 1)
+	var mu sync.Mutex
+	syncs := 0
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return syncs
+	}
+	w := &BGPStatusWriter{Log: logr.Discard()}
+	const delay = 100 * time.Millisecond
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.loop(ctx, kicks, changes, later, delay, func(context.Context) error {
+			mu.Lock()
+			syncs++
+			mu.Unlock()
+			return nil
+		}, "test")
+	}()
+	waitFor := func(want int, what string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for count() < want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d syncs, want %d", what, count(), want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(3 * delay) // nothing more comes
+		if got := count(); got != want {
+			t.Fatalf("%s: %d syncs, want %d", what, got, want)
+		}
+	}
+
+	for range 20 {
+		notifyChan(later)
+		time.Sleep(time.Millisecond)
+	}
+	waitFor(1, "twenty route changes")
+
+	notifyChan(kicks)
+	waitFor(2, "a kick")
+
+	notifyChan(later)
+	notifyChan(kicks) // covers the pending refresh
+	waitFor(3, "a kick after a route change")
+
+	notifyChan(changes)
+	waitFor(5, "a session change (at once, then once more)")
+	cancel()
+	<-done
+}

@@ -39,13 +39,10 @@ func setupBGP(api kube.Client, c *kube.Cache, rec kube.EventRecorder, inf *infor
 	// during a pass make one more. Only this node's Node matters: every
 	// node announces on its own.
 	toLoop := onEvent(r.kick)
-	for _, i := range []*kube.Informer{
-		inf.services, inf.slices, inf.pools, inf.bgpAdvs, inf.peers, inf.communities, inf.configMap,
+	if err := inf.addLoopHandler(toLoop, inf.pools, inf.bgpAdvs, inf.peers, inf.communities, inf.configMap,
 		inf.secrets, // BGPPeer passwordSecrets
-	} {
-		if err := i.AddHandler(toLoop); err != nil {
-			return nil, nil, nil, nil, err
-		}
+	); err != nil {
+		return nil, nil, nil, nil, err
 	}
 	thisNode := func(obj any) bool {
 		if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {

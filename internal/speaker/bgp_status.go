@@ -57,11 +57,18 @@ type BGPStatusWriter struct {
 	Metrics   *metrics.BGP // nil: none
 	Log       logr.Logger
 
-	mu       sync.Mutex
-	peers    map[string]peerView
-	services map[model.ServiceKey]BGPServiceRoutes
-	kickPeer chan struct{}
-	kickSvc  chan struct{}
+	// RouteRefresh is how long a change of routes alone (prefix counts)
+	// may wait before the sessions' statuses and metrics show it;
+	// changes within it are written once. A session's state and a
+	// change of peers are written at once. 0: DefaultRouteRefresh.
+	RouteRefresh time.Duration
+
+	mu        sync.Mutex
+	peers     map[string]peerView
+	services  map[model.ServiceKey]BGPServiceRoutes
+	kickPeer  chan struct{}
+	laterPeer chan struct{}
+	kickSvc   chan struct{}
 
 	// Owned by the sessions goroutine.
 	seen    map[string]seenSession
@@ -84,7 +91,7 @@ type seenSession struct {
 func NewBGPStatusWriter(c kube.Client, rec kube.EventRecorder, ns, node string, sessions BGPSessions, m *metrics.BGP, log logr.Logger) *BGPStatusWriter {
 	return &BGPStatusWriter{
 		Client: c, Recorder: rec, Namespace: ns, NodeName: node, Sessions: sessions, Metrics: m, Log: log,
-		kickPeer: make(chan struct{}, 1), kickSvc: make(chan struct{}, 1),
+		kickPeer: make(chan struct{}, 1), laterPeer: make(chan struct{}, 1), kickSvc: make(chan struct{}, 1),
 		seen: map[string]seenSession{}, updates: map[string]uint64{},
 	}
 }
@@ -104,12 +111,22 @@ func (w *BGPStatusWriter) Set(d BGPDesired, problems map[string]string) {
 	w.peers = peers
 	w.services = d.Services
 	w.mu.Unlock()
-	// Prefix counts change with the routes: refresh the sessions too.
-	notifyChan(w.kickPeer)
+	// Prefix counts change with the routes: refresh the sessions too,
+	// within RouteRefresh (reading the counts from GoBGP walks its
+	// routes, and each count written is an API request: a burst of new
+	// Services costs a few refreshes, not one per Service).
+	if peersChanged {
+		notifyChan(w.kickPeer)
+	} else if svcsChanged {
+		notifyChan(w.laterPeer)
+	}
 	if svcsChanged || peersChanged {
 		notifyChan(w.kickSvc)
 	}
 }
+
+// DefaultRouteRefresh is BGPStatusWriter.RouteRefresh's default.
+const DefaultRouteRefresh = time.Second
 
 func notifyChan(c chan struct{}) {
 	select {
@@ -121,22 +138,55 @@ func notifyChan(c chan struct{}) {
 // Start writes until ctx ends, retrying failed writes.
 func (w *BGPStatusWriter) Start(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Go(func() { w.loop(ctx, w.kickPeer, w.Sessions.Changes(), w.syncSessions, "BGPSessionStatus") })
-	wg.Go(func() { w.loop(ctx, w.kickSvc, nil, w.syncServices, "ServiceBGPStatus") })
+	refresh := w.RouteRefresh
+	if refresh <= 0 {
+		refresh = DefaultRouteRefresh
+	}
+	wg.Go(func() {
+		w.loop(ctx, w.kickPeer, w.Sessions.Changes(), w.laterPeer, refresh, w.syncSessions, "BGPSessionStatus")
+	})
+	wg.Go(func() { w.loop(ctx, w.kickSvc, nil, nil, 0, w.syncServices, "ServiceBGPStatus") })
 	wg.Wait()
 	return nil
 }
 
-func (w *BGPStatusWriter) loop(ctx context.Context, kicks, changes <-chan struct{}, sync func(context.Context) error, what string) {
+// loop syncs at once on kicks and changes, within delay of a kick on
+// later, and 2 s after a failed sync. After a change it syncs once more
+// delay later (a session that just came up is still sending its routes,
+// so its prefix count is not final yet).
+func (w *BGPStatusWriter) loop(ctx context.Context, kicks, changes, later <-chan struct{}, delay time.Duration,
+	sync func(context.Context) error, what string) {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
+	pending := time.NewTimer(time.Hour)
+	pending.Stop()
+	armed := false
+	arm := func() {
+		if !armed {
+			pending.Reset(delay)
+			armed = true
+		}
+	}
 	for {
+		again := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-kicks:
 		case <-changes:
+			again = true
 		case <-retry.C:
+		case <-pending.C:
+			armed = false
+		case <-later:
+			arm()
+			continue
+		}
+		// This sync covers a pending refresh.
+		pending.Stop()
+		armed = false
+		if again {
+			arm()
 		}
 		if err := sync(ctx); err != nil && ctx.Err() == nil {
 			w.Log.Error(err, "writing "+what)

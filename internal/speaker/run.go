@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 
 	"github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/internal/announce/arp"
@@ -199,13 +200,9 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		loop.invalidatePlans()
 		l2Runner.kickAfter(loop.BatchDelay())
 	})
-	for _, inf := range []*kube.Informer{
-		informers.services, informers.slices, informers.nodes, informers.pools,
-		informers.l2Advs, informers.communities, informers.configMap,
-	} {
-		if err := inf.AddHandler(toLoop); err != nil {
-			return err
-		}
+	if err := informers.addLoopHandler(toLoop, informers.nodes, informers.pools,
+		informers.l2Advs, informers.communities, informers.configMap); err != nil {
+		return err
 	}
 	if err := informers.l2Status.AddHandler(onEvent(status.Kick)); err != nil {
 		return err
@@ -350,6 +347,24 @@ func newInformers(api *kube.APIClient, opts Options, class servicereq.Class) (*i
 		*d.inf = inf
 	}
 	return s, nil
+}
+
+// addLoopHandler adds h to the Service and EndpointSlice informers
+// through passFilter (most of their events cannot change a pass) and to
+// others as it is.
+func (s *informerSet) addLoopHandler(h toolscache.ResourceEventHandler, others ...*kube.Informer) error {
+	filtered := passFilter{services: s.services.Store()}.handler(h)
+	for _, inf := range []*kube.Informer{s.services, s.slices} {
+		if err := inf.AddHandler(filtered); err != nil {
+			return err
+		}
+	}
+	for _, inf := range others {
+		if err := inf.AddHandler(h); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // group runs functions in goroutines and keeps the first error.
