@@ -131,16 +131,8 @@ func List() ([]Interface, error) {
 			MAC:   l.HardwareAddr,
 			Flags: l.Flags,
 		}
-		for _, a := range addrs[l.Index] {
-			switch {
-			case a.Is4():
-				i.HasIPv4 = true
-			case a.IsLinkLocalUnicast():
-				i.HasIPv6LinkLocal = true
-			default:
-				i.HasIPv6Global = true
-			}
-		}
+		k := kindsOf(addrs[l.Index])
+		i.HasIPv4, i.HasIPv6Global, i.HasIPv6LinkLocal = k.v4, k.v6Global, k.v6LinkLocal
 		if i.Master, err = master(l.Name); err != nil {
 			return nil, err
 		}
@@ -208,45 +200,77 @@ func parseAddrs(msgs []syscall.NetlinkMessage) (map[int][]netip.Addr, error) {
 		if m.Header.Type != syscall.RTM_NEWADDR {
 			continue
 		}
-		if len(m.Data) < syscall.SizeofIfAddrmsg {
-			return nil, fmt.Errorf("short address message (%d bytes)", len(m.Data))
-		}
-		// struct ifaddrmsg: family, prefixlen, flags, scope (one byte each),
-		// then the interface index in host byte order.
-		flags := uint32(m.Data[2])
-		index := int(binary.NativeEndian.Uint32(m.Data[4:8]))
-		attrs, err := syscall.ParseNetlinkRouteAttr(m)
+		index, addr, usable, err := parseAddr(m)
 		if err != nil {
 			return nil, err
 		}
-		var local, address netip.Addr
-		for _, a := range attrs {
-			switch a.Attr.Type {
-			case syscall.IFA_LOCAL:
-				local, _ = netip.AddrFromSlice(a.Value)
-			case syscall.IFA_ADDRESS:
-				address, _ = netip.AddrFromSlice(a.Value)
-			case ifaFlags:
-				if len(a.Value) == 4 {
-					flags = binary.NativeEndian.Uint32(a.Value)
-				}
-			}
+		if usable {
+			out[index] = append(out[index], addr)
 		}
-		if flags&(ifaFlagTentative|ifaFlagDADFailed) != 0 {
-			continue
-		}
-		// On point-to-point links IFA_ADDRESS is the peer's; IFA_LOCAL,
-		// when present, is ours.
-		addr := address
-		if local.IsValid() {
-			addr = local
-		}
-		if !addr.IsValid() {
-			continue
-		}
-		out[index] = append(out[index], addr.Unmap())
 	}
 	return out, nil
+}
+
+// parseAddr reads an address message (RTM_NEWADDR or RTM_DELADDR): the
+// interface index, the address, and whether it is usable (not tentative,
+// DAD not failed). An invalid address is never usable.
+func parseAddr(m *syscall.NetlinkMessage) (index int, addr netip.Addr, usable bool, err error) {
+	if len(m.Data) < syscall.SizeofIfAddrmsg {
+		return 0, netip.Addr{}, false, fmt.Errorf("short address message (%d bytes)", len(m.Data))
+	}
+	// struct ifaddrmsg: family, prefixlen, flags, scope (one byte each),
+	// then the interface index in host byte order.
+	flags := uint32(m.Data[2])
+	index = int(binary.NativeEndian.Uint32(m.Data[4:8]))
+	attrs, err := syscall.ParseNetlinkRouteAttr(m)
+	if err != nil {
+		return 0, netip.Addr{}, false, err
+	}
+	var local, address netip.Addr
+	for _, a := range attrs {
+		switch a.Attr.Type {
+		case syscall.IFA_LOCAL:
+			local, _ = netip.AddrFromSlice(a.Value)
+		case syscall.IFA_ADDRESS:
+			address, _ = netip.AddrFromSlice(a.Value)
+		case ifaFlags:
+			if len(a.Value) == 4 {
+				flags = binary.NativeEndian.Uint32(a.Value)
+			}
+		}
+	}
+	// On point-to-point links IFA_ADDRESS is the peer's; IFA_LOCAL, when
+	// present, is ours.
+	addr = address
+	if local.IsValid() {
+		addr = local
+	}
+	addr = addr.Unmap()
+	return index, addr, addr.IsValid() && flags&(ifaFlagTentative|ifaFlagDADFailed) == 0, nil
+}
+
+// addrKinds is what List reports of an interface's addresses.
+type addrKinds struct{ v4, v6Global, v6LinkLocal bool }
+
+// add counts a usable address in.
+func (k *addrKinds) add(a netip.Addr) {
+	switch {
+	case a.Is4():
+		k.v4 = true
+	case a.IsLinkLocalUnicast():
+		k.v6LinkLocal = true
+	default:
+		k.v6Global = true
+	}
+}
+
+// kindsOf sums up usable addresses as List reports them.
+func kindsOf(addrs []netip.Addr) addrKinds {
+	var k addrKinds
+	for _, a := range addrs {
+		k.add(a)
+	}
+	return k
 }
 
 // Net returns the interface as the standard library describes it, for

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -161,7 +162,15 @@ func TestNetnsWatch(t *testing.T) {
 	if got := h.Do("changed 5s"); got != "changed" {
 		t.Fatalf("after a link was added: %s, want changed", got)
 	}
-	// Drain what the link's creation and link-local addresses signalled.
+	// Drain what the link's creation and link-local address signalled
+	// (the address comes once DAD is done, a second or two later).
+	deadline := time.Now().Add(10 * time.Second)
+	for !hasLinkLocal(t, h.Do("list"), "eth0") {
+		if time.Now().After(deadline) {
+			t.Fatal("eth0 got no usable link-local address")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	for h.Do("changed 300ms") == "changed" {
 	}
 	node.Run(t, "ip", "addr", "add", "172.31.250.1/24", "dev", "eth0")
@@ -170,10 +179,47 @@ func TestNetnsWatch(t *testing.T) {
 	}
 	for h.Do("changed 300ms") == "changed" {
 	}
+	// Addresses that change nothing List reports (as kube-proxy's IPVS
+	// mode puts every Service address on an interface) signal nothing;
+	// the last address of a kind going does.
+	node.Run(t, "ip", "addr", "add", "172.31.251.1/32", "dev", "lo") // maybe lo's first
+	for h.Do("changed 300ms") == "changed" {
+	}
+	for i := 2; i <= 50; i++ {
+		node.Run(t, "ip", "addr", "add", fmt.Sprintf("172.31.251.%d/32", i), "dev", "lo")
+	}
+	node.Run(t, "ip", "addr", "add", "172.31.252.1/24", "dev", "eth0") // not a secondary: deleting .1 keeps it
+	node.Run(t, "ip", "addr", "del", "172.31.250.1/24", "dev", "eth0")
+	if got := h.Do("changed 500ms"); got != "quiet" {
+		t.Fatalf("after addresses that change no interface's kinds: %s, want quiet", got)
+	}
+	node.Run(t, "ip", "addr", "del", "172.31.252.1/24", "dev", "eth0")
+	if got := h.Do("changed 5s"); got != "changed" {
+		t.Fatalf("after eth0's last IPv4 address went: %s, want changed", got)
+	}
+	node.Run(t, "ip", "addr", "add", "172.31.250.1/24", "dev", "eth0")
+	for h.Do("changed 300ms") == "changed" {
+	}
 	// The carrier goes (the far end is set down): the speaker must hear
 	// of it, since a node without a working link takes nothing over.
 	peer.Run(t, "ip", "link", "set", "eth0", "down")
 	if got := h.Do("changed 5s"); got != "changed" {
 		t.Fatalf("after the carrier went: %s, want changed", got)
 	}
+}
+
+// hasLinkLocal reports whether the List JSON says name has a usable
+// link-local address.
+func hasLinkLocal(t *testing.T, listJSON, name string) bool {
+	t.Helper()
+	var list []ifaces.Interface
+	if err := json.Unmarshal([]byte(listJSON), &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range list {
+		if i.Name == name {
+			return i.HasIPv6LinkLocal
+		}
+	}
+	return false
 }
