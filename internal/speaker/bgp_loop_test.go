@@ -24,7 +24,9 @@ import (
 	"github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/internal/announce/bgp"
 	"github.com/herald-lb/herald/internal/k8s"
+	"github.com/herald-lb/herald/internal/kube"
 	"github.com/herald-lb/herald/internal/metrics"
+	"github.com/herald-lb/herald/internal/model"
 )
 
 // fakeBGP is the BGP adapter as a recorder, and a source of session
@@ -483,4 +485,66 @@ func TestBGPStatusLoopCoalesces(t *testing.T) {
 	waitFor(5, "a session change (at once, then once more)")
 	cancel()
 	<-done
+}
+
+// laggingCache lists, besides what the API server has, objects deleted
+// since (as a cache that has not seen the deletes yet).
+type laggingCache struct {
+	kube.Client
+	sessions []v1beta1.BGPSessionStatus
+	services []v1beta1.ServiceBGPStatus
+}
+
+func (c laggingCache) List(ctx context.Context, list kube.ObjectList, opts ...kube.ListOption) error {
+	if err := c.Client.List(ctx, list, opts...); err != nil {
+		return err
+	}
+	switch l := list.(type) {
+	case *v1beta1.BGPSessionStatusList:
+		l.Items = append(l.Items, c.sessions...)
+	case *v1beta1.ServiceBGPStatusList:
+		l.Items = append(l.Items, c.services...)
+	}
+	return nil
+}
+
+// TestBGPStatusWriterRecreatesDeleted: a status object the cache still
+// lists but the API server no longer has (deleted by the previous
+// process, the cache behind) is created again at once.
+func TestBGPStatusWriterRecreatesDeleted(t *testing.T) {
+	ctx := context.Background()
+	loop, cl, spk, rec := bgpLoopFixture(t, routerPeer(), bgpService("a", false, "172.31.250.10"))
+	gone := metav1.ObjectMeta{Namespace: v1beta1.Namespace, Labels: map[string]string{v1beta1.LabelNodeName: "n1"}}
+	sessGone, svcGone := gone, gone
+	sessGone.Name = "n1-router"
+	svcGone.Name = L2StatusName("n1", model.ServiceKey{Namespace: "default", Name: "a"})
+	c := laggingCache{Client: k8s.Client(cl),
+		sessions: []v1beta1.BGPSessionStatus{{ObjectMeta: sessGone, Status: v1beta1.BGPSessionStatusStatus{State: "Idle"}}},
+		services: []v1beta1.ServiceBGPStatus{{ObjectMeta: svcGone}},
+	}
+	status := NewBGPStatusWriter(c, rec, v1beta1.Namespace, "n1", spk, nil, logr.Discard())
+	loop.Status = status
+	if _, err := loop.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	spk.setSessions(bgp.SessionState{Peer: "router", Address: netip.MustParseAddr("172.31.255.1"), State: bgp.StateEstablished, PrefixesSent: 1})
+	for _, sync := range []func(context.Context) error{status.syncSessions, status.syncServices} {
+		if err := sync(ctx); err != nil {
+			t.Fatalf("sync with a lagging cache: %v", err)
+		}
+	}
+	var sess v1beta1.BGPSessionStatus
+	if err := cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: "n1-router"}, &sess); err != nil {
+		t.Fatal(err)
+	}
+	if sess.Status.State != "Established" || sess.Status.AdvertisedPrefixes != 1 || sess.Labels[v1beta1.LabelNodeName] != "n1" {
+		t.Errorf("BGPSessionStatus created again as %+v, labels %v", sess.Status, sess.Labels)
+	}
+	var svc v1beta1.ServiceBGPStatus
+	if err := cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: svcGone.Name}, &svc); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(svc.Status.Prefixes, []string{"172.31.250.10/32"}) || svc.Labels[v1beta1.LabelServiceNameRef] != "a" {
+		t.Errorf("ServiceBGPStatus created again as %+v, labels %v", svc.Status, svc.Labels)
+	}
 }

@@ -267,12 +267,16 @@ func (w *BGPStatusWriter) syncSessions(ctx context.Context) error {
 		}
 		objName := BGPSessionStatusName(w.NodeName, name)
 		keep[objName] = true
-		obj := existing[objName]
-		if obj == nil {
-			obj = &v1beta1.BGPSessionStatus{ObjectMeta: metav1.ObjectMeta{
+		fresh := func() *v1beta1.BGPSessionStatus {
+			return &v1beta1.BGPSessionStatus{ObjectMeta: metav1.ObjectMeta{
 				Namespace: w.Namespace, Name: objName,
 				Labels: map[string]string{v1beta1.LabelNodeName: w.NodeName},
 			}}
+		}
+		set := func(o *v1beta1.BGPSessionStatus) { o.Status = want }
+		obj, cached := existing[objName]
+		if !cached {
+			obj = fresh()
 			if err := w.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
 				firstErr = keepFirst(firstErr, err)
 				continue
@@ -280,7 +284,11 @@ func (w *BGPStatusWriter) syncSessions(ctx context.Context) error {
 		} else if sessionStatusEqual(obj.Status, want) {
 			continue
 		}
-		if err := patchStatus(ctx, w.Client, obj, func(o *v1beta1.BGPSessionStatus) { o.Status = want }); err != nil {
+		err := patchStatus(ctx, w.Client, obj, set)
+		if cached {
+			err = recreateIfGone(ctx, w.Client, err, fresh(), set)
+		}
+		if err != nil {
 			firstErr = keepFirst(firstErr, err)
 		}
 	}
@@ -377,9 +385,8 @@ func (w *BGPStatusWriter) syncServices(ctx context.Context) error {
 		// Service.
 		name := L2StatusName(w.NodeName, key)
 		keep[name] = true
-		obj := existing[name]
-		if obj == nil {
-			obj = &v1beta1.ServiceBGPStatus{ObjectMeta: metav1.ObjectMeta{
+		fresh := func() *v1beta1.ServiceBGPStatus {
+			return &v1beta1.ServiceBGPStatus{ObjectMeta: metav1.ObjectMeta{
 				Namespace: w.Namespace, Name: name,
 				Labels: map[string]string{
 					v1beta1.LabelNodeName:       w.NodeName,
@@ -387,6 +394,11 @@ func (w *BGPStatusWriter) syncServices(ctx context.Context) error {
 					v1beta1.LabelServiceNSRef:   key.Namespace,
 				},
 			}}
+		}
+		set := func(o *v1beta1.ServiceBGPStatus) { o.Status = want }
+		obj, cached := existing[name]
+		if !cached {
+			obj = fresh()
 			if err := w.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
 				firstErr = keepFirst(firstErr, err)
 				continue
@@ -394,7 +406,11 @@ func (w *BGPStatusWriter) syncServices(ctx context.Context) error {
 		} else if serviceStatusEqual(obj.Status, want) {
 			continue
 		}
-		if err := patchStatus(ctx, w.Client, obj, func(o *v1beta1.ServiceBGPStatus) { o.Status = want }); err != nil {
+		err := patchStatus(ctx, w.Client, obj, set)
+		if cached {
+			err = recreateIfGone(ctx, w.Client, err, fresh(), set)
+		}
+		if err != nil {
 			firstErr = keepFirst(firstErr, err)
 		}
 		if ctx.Err() != nil {
@@ -409,6 +425,21 @@ func (w *BGPStatusWriter) syncServices(ctx context.Context) error {
 		}
 	}
 	return firstErr
+}
+
+// recreateIfGone follows a status patch of an object the cache holds:
+// when the patch found it gone (deleted after the cache listed it; the
+// cache lags the API server, as right after a restart that followed the
+// previous process's clean-up) it creates the object again and patches
+// that, instead of failing until the cache catches up.
+func recreateIfGone[T kube.Object](ctx context.Context, c kube.Writer, err error, fresh T, set func(T)) error {
+	if !apierrors.IsNotFound(err) {
+		return err
+	}
+	if err := c.Create(ctx, fresh); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	return patchStatus(ctx, c, fresh, set)
 }
 
 func serviceStatusEqual(a, b v1beta1.ServiceBGPStatusStatus) bool {
