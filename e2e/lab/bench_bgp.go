@@ -872,6 +872,19 @@ func (b *bgpBench) completeKernelRoutes(ctx context.Context, fam Family) (int, e
 	return n, nil
 }
 
+// speakerCPU reads every running speaker's CPU time (user + system).
+func (b *bgpBench) speakerCPU() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for _, node := range b.nodes {
+		if rec, ok := b.l.procRecord(ProcSpeaker(node.Name)); ok {
+			if st, err := readProcStats(rec.Pid); err == nil {
+				out[node.Name] = st.CPU
+			}
+		}
+	}
+	return out
+}
+
 // scale: Services filler Services at once; timed from the last one
 // getting its IP until FRR has all of them from every node, and until
 // the kernel has an ECMP route for each; the speakers' memory; a speaker
@@ -879,6 +892,11 @@ func (b *bgpBench) completeKernelRoutes(ctx context.Context, fam Family) (int, e
 func (b *bgpBench) scale(ctx context.Context, fam Family) error {
 	n := b.o.Services
 	b.logf("%s: creating %d Services", fam, n)
+	// What following them costs the speakers: their CPU, and the status
+	// objects they write, from the first create until the kernel has
+	// every route.
+	req0, reqErr := apiRequests(ctx, b.cs)
+	cpu0 := b.speakerCPU()
 	t0 := time.Now()
 	if err := b.parallel(ctx, n, func(ctx context.Context, i int) error {
 		_, err := b.cs.CoreV1().Services(BGPBenchNamespace).Create(ctx,
@@ -944,6 +962,24 @@ func (b *bgpBench) scale(ctx context.Context, fam Family) error {
 		Measured: ms(inFRR), Target: "<= " + ms(targetBGPScale), Result: passIf(inFRR <= targetBGPScale),
 		Detail: "polled every 50 ms; " + fmt.Sprintf("%d created in %s", n, created.Round(time.Millisecond))})
 	b.figure(BenchFigure{Name: fmt.Sprintf("%s:   all %d ECMP routes in the router's kernel", fam, n), Measured: ms(inKernel), Detail: "polled"})
+	cpu1 := b.speakerCPU()
+	var cpu []string
+	var maxCPU time.Duration
+	for _, node := range b.nodes {
+		if c0, ok := cpu0[node.Name]; ok {
+			if c1, ok := cpu1[node.Name]; ok {
+				cpu = append(cpu, fmt.Sprintf("%s %.1f", node.Name, (c1-c0).Seconds()))
+				maxCPU = max(maxCPU, c1-c0)
+			}
+		}
+	}
+	writes := "?"
+	if req1, err := apiRequests(ctx, b.cs); err == nil && reqErr == nil {
+		writes = fmt.Sprintf("%d ServiceBGPStatus and %d BGPSessionStatus writes",
+			writesTo(req0, req1, "servicebgpstatuses"), writesTo(req0, req1, "bgpsessionstatuses"))
+	}
+	b.figure(BenchFigure{Name: fmt.Sprintf("%s:   speaker CPU following the %d new Services, until their routes are in the kernel (largest)", fam, n),
+		Measured: fmt.Sprintf("%.1f s", maxCPU.Seconds()), Detail: "CPU-s: " + strings.Join(cpu, ", ") + "; " + writes})
 
 	// Memory with the Services (and their status objects) in place.
 	var rss []string

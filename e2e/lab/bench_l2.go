@@ -515,7 +515,13 @@ func (b *l2Bench) statusOwners() map[string][]string {
 // apiWrites returns the API server's request counters (apiserver_request_total)
 // summed by "resource verb".
 func (b *l2Bench) apiRequests(ctx context.Context) (map[string]float64, error) {
-	raw, err := b.cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	return apiRequests(ctx, b.cs)
+}
+
+// apiRequests reads the API server's request counters, by "resource[/sub]
+// VERB".
+func apiRequests(ctx context.Context, cs kubernetes.Interface) (map[string]float64, error) {
+	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -564,21 +570,28 @@ func promLabel(labels, name string) string {
 
 // statusWrites sums the write requests on ServiceL2Status objects (only
 // speakers write them) and on events.
-func statusWrites(before, after map[string]float64) (status, events int) {
+// writesTo counts the writes (not GET, LIST or WATCH) between two
+// readings of apiRequests to resources whose name starts with one of
+// prefixes (subresources included).
+func writesTo(before, after map[string]float64, prefixes ...string) int {
+	n := 0
 	for k, v := range after {
-		d := int(v - before[k])
 		res, verb, _ := strings.Cut(k, " ")
 		if verb == "GET" || verb == "LIST" || verb == "WATCH" {
 			continue
 		}
-		switch {
-		case strings.HasPrefix(res, "servicel2statuses"):
-			status += d
-		case res == "events":
-			events += d
+		for _, p := range prefixes {
+			if strings.HasPrefix(res, p) {
+				n += int(v - before[k])
+				break
+			}
 		}
 	}
-	return status, events
+	return n
+}
+
+func statusWrites(before, after map[string]float64) (status, events int) {
+	return writesTo(before, after, "servicel2statuses"), writesTo(before, after, "events")
 }
 
 // announced reads a speaker's herald_l2_announced_ips gauges.

@@ -31,7 +31,13 @@
 // The speaker talks to the API server only through package kube (plain
 // client-go informers and REST clients for the few kinds it reads):
 // controller-runtime and the typed clientset would load every API group
-// into every node's memory. Each loop is a Pass driven by a runner: one
-// key in a delaying queue, so passes never overlap and any number of
-// events make one pass.
+// into every node's memory; Kubernetes' own kinds travel as protobuf.
+// Each loop is a Pass driven by a runner: one key in a delaying queue, so
+// passes never overlap and any number of events make one pass. Events
+// that cannot change a pass make none (passFilter): Services Herald does
+// not announce, updates that leave a Service's announced view as it was,
+// EndpointSlices of Services not announced and slice updates that change
+// no endpoint's node or readiness. Interface changes reach the loops only
+// when they change what ifaces.List reports (ifaces.Watch), not for every
+// Service address a proxy puts on the node.
 package speaker

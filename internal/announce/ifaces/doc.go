@@ -1,11 +1,14 @@
 // Package ifaces discovers the node's network interfaces for the layer-2
 // responders and decides which of them to answer on.
 //
-// List is the only part that touches the system: one link dump
+// List and Watch are the parts that touch the system. List: one link dump
 // (net.Interfaces), one address dump (rtnetlink RTM_GETADDR through the
 // standard library) and one stat of /sys/class/net/NAME/master per
 // interface, all in the caller's network namespace (and /sys as mounted
-// for it). Default and Resolve are pure: they take a list and return names,
+// for it). Watch: rtnetlink notifications of links and addresses; it
+// keeps every interface's usable addresses (one dump, then the
+// notifications) and signals an address change only when it changes what
+// List reports, so listeners list again only then. Default and Resolve are pure: they take a list and return names,
 // never log and never look at the system, so every rule is table-tested.
 //
 // Invariants:
