@@ -493,6 +493,7 @@ type laggingCache struct {
 	kube.Client
 	sessions []v1beta1.BGPSessionStatus
 	services []v1beta1.ServiceBGPStatus
+	l2       []v1beta1.ServiceL2Status
 }
 
 func (c laggingCache) List(ctx context.Context, list kube.ObjectList, opts ...kube.ListOption) error {
@@ -504,6 +505,8 @@ func (c laggingCache) List(ctx context.Context, list kube.ObjectList, opts ...ku
 		l.Items = append(l.Items, c.sessions...)
 	case *v1beta1.ServiceBGPStatusList:
 		l.Items = append(l.Items, c.services...)
+	case *v1beta1.ServiceL2StatusList:
+		l.Items = append(l.Items, c.l2...)
 	}
 	return nil
 }

@@ -177,7 +177,6 @@ func (w *BGPStatusWriter) loop(ctx context.Context, kicks, changes, later <-chan
 			again = true
 		case <-retry.C:
 		case <-pending.C:
-			armed = false
 		case <-later:
 			arm()
 			continue
@@ -425,21 +424,6 @@ func (w *BGPStatusWriter) syncServices(ctx context.Context) error {
 		}
 	}
 	return firstErr
-}
-
-// recreateIfGone follows a status patch of an object the cache holds:
-// when the patch found it gone (deleted after the cache listed it; the
-// cache lags the API server, as right after a restart that followed the
-// previous process's clean-up) it creates the object again and patches
-// that, instead of failing until the cache catches up.
-func recreateIfGone[T kube.Object](ctx context.Context, c kube.Writer, err error, fresh T, set func(T)) error {
-	if !apierrors.IsNotFound(err) {
-		return err
-	}
-	if err := c.Create(ctx, fresh); err != nil && !apierrors.IsAlreadyExists(err) {
-		return err
-	}
-	return patchStatus(ctx, c, fresh, set)
 }
 
 func serviceStatusEqual(a, b v1beta1.ServiceBGPStatusStatus) bool {

@@ -174,12 +174,8 @@ func (w *StatusWriter) sync(ctx context.Context) error {
 		for _, ip := range e.IPs {
 			want.IPs = append(want.IPs, ip.String())
 		}
-		obj := existing[name]
-		if obj == nil {
-			if stale() {
-				return errNewerDesired
-			}
-			obj = &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{
+		fresh := func() *v1beta1.ServiceL2Status {
+			return &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{
 				Namespace: w.Namespace, Name: name,
 				Labels: map[string]string{
 					v1beta1.LabelNodeName:       w.NodeName,
@@ -187,6 +183,14 @@ func (w *StatusWriter) sync(ctx context.Context) error {
 					v1beta1.LabelServiceNSRef:   key.Namespace,
 				},
 			}}
+		}
+		set := func(o *v1beta1.ServiceL2Status) { o.Status = want }
+		obj, cached := existing[name]
+		if !cached {
+			if stale() {
+				return errNewerDesired
+			}
+			obj = fresh()
 			if err := w.Client.Create(ctx, obj); err != nil {
 				if !apierrors.IsAlreadyExists(err) {
 					firstErr = keepFirst(firstErr, err)
@@ -200,7 +204,11 @@ func (w *StatusWriter) sync(ctx context.Context) error {
 		} else if stale() {
 			return errNewerDesired
 		}
-		if err := patchStatus(ctx, w.Client, obj, func(o *v1beta1.ServiceL2Status) { o.Status = want }); err != nil {
+		err := patchStatus(ctx, w.Client, obj, set)
+		if cached {
+			err = recreateIfGone(ctx, w.Client, err, fresh(), set)
+		}
+		if err != nil {
 			firstErr = keepFirst(firstErr, err)
 		}
 	}
@@ -229,6 +237,21 @@ func patchStatus[T kube.Object](ctx context.Context, c kube.Writer, orig T, set 
 		return fmt.Errorf("status patch of %s/%s: %w", orig.GetNamespace(), orig.GetName(), err)
 	}
 	return c.MergePatchStatus(ctx, obj, patch)
+}
+
+// recreateIfGone follows a status patch of an object the cache holds:
+// when the patch found it gone (deleted after the cache listed it; the
+// cache lags the API server, as right after a restart that followed the
+// previous process's clean-up) it creates the object again and patches
+// that, instead of failing until the cache catches up.
+func recreateIfGone[T kube.Object](ctx context.Context, c kube.Writer, err error, fresh T, set func(T)) error {
+	if !apierrors.IsNotFound(err) {
+		return err
+	}
+	if err := c.Create(ctx, fresh); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	return patchStatus(ctx, c, fresh, set)
 }
 
 func statusEqual(a, b v1beta1.ServiceL2StatusStatus) bool {

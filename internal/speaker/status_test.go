@@ -95,6 +95,24 @@ func TestStatusWriterSync(t *testing.T) {
 	}
 }
 
+// TestStatusWriterRecreatesDeleted: a ServiceL2Status the cache still
+// lists but the API server no longer has (deleted by the previous
+// process, the cache behind) is created again at once.
+func TestStatusWriterRecreatesDeleted(t *testing.T) {
+	ctx := context.Background()
+	c := statusClient(t, interceptor.Funcs{})
+	gone := v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{Namespace: v1beta1.Namespace,
+		Name: L2StatusName("n1", svcKey("a")), Labels: map[string]string{v1beta1.LabelNodeName: "n1"}}}
+	w := NewStatusWriter(laggingCache{Client: k8s.Client(c), l2: []v1beta1.ServiceL2Status{gone}}, v1beta1.Namespace, "n1", logr.Discard())
+	w.Set(map[model.ServiceKey]L2StatusEntry{svcKey("a"): entry("172.31.255.200")})
+	if err := w.sync(ctx); err != nil {
+		t.Fatalf("sync with a lagging cache: %v", err)
+	}
+	if d := cmp.Diff(map[string][]string{"a": {"172.31.255.200"}}, statuses(t, c)); d != "" {
+		t.Errorf("statuses (-want +got):\n%s", d)
+	}
+}
+
 // TestStatusWriterRestartsOnNewerDesired: a long pass gives way to a
 // newer desired state instead of finishing with a stale one.
 func TestStatusWriterRestartsOnNewerDesired(t *testing.T) {
