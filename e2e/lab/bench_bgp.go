@@ -876,10 +876,8 @@ func (b *bgpBench) completeKernelRoutes(ctx context.Context, fam Family) (int, e
 func (b *bgpBench) speakerCPU() map[string]time.Duration {
 	out := map[string]time.Duration{}
 	for _, node := range b.nodes {
-		if rec, ok := b.l.procRecord(ProcSpeaker(node.Name)); ok {
-			if st, err := readProcStats(rec.Pid); err == nil {
-				out[node.Name] = st.CPU
-			}
+		if st, err := b.l.speakerStats(node.Name); err == nil {
+			out[node.Name] = st.CPU
 		}
 	}
 	return out
@@ -985,11 +983,7 @@ func (b *bgpBench) scale(ctx context.Context, fam Family) error {
 	var rss []string
 	var maxRSS uint64
 	for _, node := range b.nodes {
-		rec, ok := b.l.procRecord(ProcSpeaker(node.Name))
-		if !ok {
-			continue
-		}
-		st, err := readProcStats(rec.Pid)
+		st, err := b.l.speakerStats(node.Name)
 		if err != nil {
 			continue
 		}

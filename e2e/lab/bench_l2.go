@@ -793,8 +793,9 @@ func readProcStats(pid int) (procStats, error) {
 	return s, nil
 }
 
-func (b *l2Bench) speakerStats(node string) (procStats, error) {
-	rec, ok := b.l.procRecord(ProcSpeaker(node))
+// speakerStats reads node's speaker's memory and CPU from /proc.
+func (l *Lab) speakerStats(node string) (procStats, error) {
+	rec, ok := l.procRecord(ProcSpeaker(node))
 	if !ok {
 		return procStats{}, fmt.Errorf("speaker-%s: %w", node, ErrNotRunning)
 	}
@@ -858,7 +859,7 @@ func (b *l2Bench) spreadAndScale(ctx context.Context) error {
 	}
 	cpu0 := map[string]time.Duration{}
 	for _, n := range b.l.NodeNames() {
-		if s, err := b.speakerStats(n); err == nil {
+		if s, err := b.l.speakerStats(n); err == nil {
 			cpu0[n] = s.CPU
 		}
 	}
@@ -914,7 +915,7 @@ func (b *l2Bench) spreadAndScale(ctx context.Context) error {
 	}
 	var cpu []string
 	for _, n := range b.l.NodeNames() {
-		if s, err := b.speakerStats(n); err == nil {
+		if s, err := b.l.speakerStats(n); err == nil {
 			cpu = append(cpu, fmt.Sprintf("%s %.1f", n, (s.CPU-cpu0[n]).Seconds()))
 		}
 	}
@@ -1083,7 +1084,7 @@ func (b *l2Bench) idle(ctx context.Context) error {
 	}
 	before := map[string]procStats{}
 	for _, n := range b.l.NodeNames() {
-		s, err := b.speakerStats(n)
+		s, err := b.l.speakerStats(n)
 		if err != nil {
 			return err
 		}
@@ -1101,7 +1102,7 @@ func (b *l2Bench) idle(ctx context.Context) error {
 	maxCPU := 0.0
 	var rss, hwm, cpu []string
 	for _, n := range b.l.NodeNames() {
-		s, err := b.speakerStats(n)
+		s, err := b.l.speakerStats(n)
 		if err != nil {
 			return err
 		}
