@@ -67,9 +67,10 @@ func noLinkFor(sets []string, advs []*model.L2Advertisement, labels map[string]s
 	return len(sets) > 0 && slices.Contains(sets, LinkSetName(interfacesFor(advs, labels)))
 }
 
-// LinkSetName names an interface set as the members tell each other
-// which have no link: the names separated by spaces (which no interface
-// name holds); "" for the default set (nil).
+// LinkSetName names an interface set: the names separated by spaces
+// (which no interface name holds: the configuration refuses them); ""
+// for the default set (nil). The members tell each other by these names
+// which sets have no link, and a pass caches per set by them.
 func LinkSetName(spec []string) string { return strings.Join(spec, " ") }
 
 // OwnNoLink returns the interface sets, by LinkSetName and sorted, that

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -411,7 +410,7 @@ func newIfaceCache(i Interfaces) *ifaceCache {
 }
 
 func (c *ifaceCache) resolve(spec []string) []string {
-	k := ifaceSpecKey(spec)
+	k := LinkSetName(spec)
 	r, ok := c.seen[k]
 	if !ok {
 		r = c.ifaces.Resolve(spec)
@@ -428,7 +427,7 @@ func (c *ifaceCache) resolve(spec []string) []string {
 // move to it when the link comes back (see the election's newest-claim
 // rule). It takes nothing over until a link works again.
 func (c *ifaceCache) linkUp(spec []string) bool {
-	k := ifaceSpecKey(spec)
+	k := LinkSetName(spec)
 	up, ok := c.up[k]
 	if !ok {
 		names := c.resolve(spec)
@@ -597,15 +596,6 @@ func serviceForEvent(ctx context.Context, c kube.Reader, store interface{ List()
 		return nil
 	}
 	return &svc
-}
-
-// ifaceSpecKey is a map key for an interface spec; nil (the default set)
-// differs from every list of names.
-func ifaceSpecKey(spec []string) string {
-	if spec == nil {
-		return "\x00default"
-	}
-	return strings.Join(spec, "\x00")
 }
 
 // statusView groups this node's announcements by Service.
