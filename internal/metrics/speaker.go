@@ -20,6 +20,9 @@ type L2 struct {
 	// included), and Quorum whether that is enough to take addresses
 	// over (1) or not (0).
 	Members, Quorum prometheus.Gauge
+	// KernelARPConflicts is the number of layer-2 addresses other nodes
+	// own that this node's kernel answers ARP for by itself.
+	KernelARPConflicts prometheus.Gauge
 }
 
 // NewL2 creates the layer-2 metrics and registers them in reg.
@@ -50,7 +53,11 @@ func NewL2(reg prometheus.Registerer) *L2 {
 			Namespace: namespace, Subsystem: "l2", Name: "quorum",
 			Help: "1 when this speaker sees at least half of the known speakers and may take addresses over, else 0.",
 		}),
+		KernelARPConflicts: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "l2", Name: "kernel_arp_conflicts",
+			Help: "Layer-2 addresses other nodes own that this node's kernel answers ARP for by itself (arp_ignore; kube-proxy IPVS without strictARP).",
+		}),
 	}
-	reg.MustRegister(m.RequestsReceived, m.ResponsesSent, m.GratuitousSent, m.AnnouncedIPs, m.Members, m.Quorum)
+	reg.MustRegister(m.RequestsReceived, m.ResponsesSent, m.GratuitousSent, m.AnnouncedIPs, m.Members, m.Quorum, m.KernelARPConflicts)
 	return m
 }

@@ -20,6 +20,12 @@
 // what this node takes over if that member goes (plan.go), so a takeover
 // starts before the pass that confirms it.
 //
+// KernelARPCheck watches for what Herald cannot fix by answering right:
+// a node whose kernel answers ARP by itself for addresses other nodes own
+// (KernelARPConflicts, pure: the Service addresses on an interface of the
+// node, as kube-proxy's IPVS mode puts them, and arp_ignore 0). It reports
+// it on the Node, in the log and a metric, and changes nothing.
+//
 // BGP has the same two halves. ComputeBGP is pure: configuration,
 // Services, endpoints, Nodes and this node's name and addresses go in,
 // this node's sessions and the routes it sends on each come out; there is

@@ -17,8 +17,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -180,6 +182,22 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		ServiceStore: informers.services.Store(),
 	}
 	l2Runner = newRunner(loop, log.WithName("l2"))
+	kernelARP := NewKernelARPCheck(KernelARPOptions{
+		NodeName:   opts.NodeName,
+		Interfaces: nics.arpInterfaces,
+		Node: func() runtime.Object {
+			if o, ok, _ := informers.nodes.Store().GetByKey(opts.NodeName); ok {
+				if n, ok := o.(*corev1.Node); ok {
+					return n
+				}
+			}
+			return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: opts.NodeName}}
+		},
+		Recorder: recorder,
+		Gauge:    l2m.KernelARPConflicts,
+		Log:      log.WithName("kernel-arp"),
+	})
+	loop.KernelARP = kernelARP
 
 	var members *memberlist.Membership
 	if opts.Memberlist {
@@ -225,6 +243,7 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	g.run("arp", func() error { return arpR.Run(mctx) })
 	g.run("ndp", func() error { return ndpR.Run(mctx) })
 	g.run("interfaces", func() error { return nics.watch(mctx, l2Runner.kick) })
+	g.run("kernel arp", func() error { return kernelARP.Run(mctx) })
 	// The status writers list their objects from the cache.
 	afterSync := func(run func(context.Context) error) func() error {
 		return func() error {
@@ -413,6 +432,24 @@ func (l *interfaceList) Resolve(wanted []string) []string {
 		return ifaces.Default(l.list)
 	}
 	return ifaces.Resolve(l.list, wanted)
+}
+
+// arpInterfaces are the interfaces the kernel may answer ARP requests on:
+// those it would answer on by default (ifaces.Default) with an IPv4
+// address.
+func (l *interfaceList) arpInterfaces() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, name := range ifaces.Default(l.list) {
+		for _, i := range l.list {
+			if i.Name == name && i.HasIPv4 {
+				out = append(out, name)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // LinkUp implements Interfaces.

@@ -81,6 +81,9 @@ type L2Loop struct {
 	// quorum, and after a stall resynchronizes the membership (when it
 	// can Resync) and releases it once it has elected again.
 	Hold *Hold
+	// KernelARP, when set, is told every pass's desired announcements
+	// (it looks for addresses the kernel answers ARP for by itself).
+	KernelARP *KernelARPCheck
 
 	// passNanos is how long the last pass took (BatchDelay).
 	passNanos atomic.Int64
@@ -205,6 +208,9 @@ func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 		l.Membership.SetNoLink(own)
 	}
 	desired := L2Desired(snap)
+	if l.KernelARP != nil {
+		l.KernelARP.Update(desired)
+	}
 
 	l.mu.Lock()
 	defer l.mu.Unlock()

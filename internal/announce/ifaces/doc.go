@@ -8,7 +8,11 @@
 // for it). Watch: rtnetlink notifications of links and addresses; it
 // keeps every interface's usable addresses (one dump, then the
 // notifications) and signals an address change only when it changes what
-// List reports, so listeners list again only then. Default and Resolve are pure: they take a list and return names,
+// List reports, so listeners list again only then. ReadARPState: one IPv4
+// address dump and the arp_ignore files under /proc/sys/net/ipv4/conf;
+// what it returns answers, purely, whether the kernel itself would answer
+// an ARP request (ARPState.KernelAnswers, after the kernel's arp_ignore
+// levels). Default and Resolve are pure: they take a list and return names,
 // never log and never look at the system, so every rule is table-tested.
 //
 // Invariants:

@@ -181,3 +181,38 @@ func TestLinkUp(t *testing.T) {
 		}
 	}
 }
+
+func TestKernelAnswers(t *testing.T) {
+	vip, host, own, other := netip.MustParseAddr("10.0.0.10"), netip.MustParseAddr("10.0.0.11"),
+		netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("10.0.0.99")
+	st := ARPState{
+		Addrs: map[netip.Addr]AddrPlace{
+			vip:  {Iface: "kube-ipvs0"},
+			host: {Iface: "lo", HostScope: true},
+			own:  {Iface: "eth0"},
+		},
+		Ignore: map[string]int{"eth0": 0, "eth1": 1, "eth2": 2, "eth3": 3, "eth5": 5, "eth8": 8},
+	}
+	for _, c := range []struct {
+		iface string
+		want  [4]bool // vip, host, own, other
+	}{
+		{"eth0", [4]bool{true, true, true, false}},
+		{"eth1", [4]bool{false, false, false, false}}, // own sits on eth0, not eth1
+		{"eth2", [4]bool{false, false, false, false}},
+		{"eth3", [4]bool{true, false, true, false}},
+		{"eth5", [4]bool{true, true, true, false}}, // reserved levels answer
+		{"eth8", [4]bool{false, false, false, false}},
+		{"eth9", [4]bool{true, true, true, false}}, // unknown: the kernel's default
+	} {
+		for i, ip := range []netip.Addr{vip, host, own, other} {
+			if got := st.KernelAnswers(c.iface, ip); got != c.want[i] {
+				t.Errorf("KernelAnswers(%s, %s) = %v, want %v", c.iface, ip, got, c.want[i])
+			}
+		}
+	}
+	st.Ignore["eth0"] = 1
+	if !st.KernelAnswers("eth0", own) || st.KernelAnswers("eth0", vip) {
+		t.Errorf("arp_ignore 1: want only the address on the incoming interface answered")
+	}
+}

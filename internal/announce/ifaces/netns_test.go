@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +22,8 @@ func TestMain(m *testing.M) {
 	os.Exit(nstest.Main(m, map[string]func() int{"ifaces": helper}))
 }
 
-// helper answers "list" with List as JSON, "watch" to start watching and
+// helper answers "list" with List as JSON, "arpstate IFACE..." with
+// ReadARPState as JSON, "watch" to start watching and
 // "changed DURATION" to wait that long for a change.
 func helper() int {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -34,6 +37,13 @@ func helper() int {
 				return "", err
 			}
 			b, err := json.Marshal(list)
+			return string(b), err
+		case "arpstate":
+			st, err := ifaces.ReadARPState(words[1:])
+			if err != nil {
+				return "", err
+			}
+			b, err := json.Marshal(st)
 			return string(b), err
 		case "watch":
 			var err error
@@ -222,4 +232,82 @@ func hasLinkLocal(t *testing.T, listJSON, name string) bool {
 		}
 	}
 	return false
+}
+
+// TestNetnsKernelARP checks ARPState.KernelAnswers against the kernel: for
+// each arp_ignore level, arping from a peer for addresses on lo (global and
+// host scope) and on the incoming interface must get an answer exactly when
+// the model says the kernel answers, and the model must say what the
+// kernel's documentation does.
+func TestNetnsKernelARP(t *testing.T) {
+	nstest.Require(t, "sysctl", "arping", "ndisc6")
+	node := nstest.New(t, "node")
+	peer := nstest.New(t, "peer")
+	for _, ns := range []*nstest.NS{node, peer} {
+		ns.Sysctl(t, "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+	}
+	nstest.Veth(t, node, "eth0", peer, "eth0")
+	node.Run(t, "ip", "addr", "add", "172.31.249.1/24", "dev", "eth0")
+	peer.Run(t, "ip", "addr", "add", "172.31.249.2/24", "dev", "eth0")
+	const (
+		onLo     = "172.31.248.10" // as kube-proxy's IPVS mode puts Service addresses on kube-ipvs0
+		hostLo   = "172.31.248.11"
+		onEth0   = "172.31.249.12" // on the incoming interface, in the sender's subnet
+		notLocal = "172.31.249.13"
+	)
+	node.Run(t, "ip", "addr", "add", onLo+"/32", "dev", "lo")
+	node.Run(t, "ip", "addr", "add", hostLo+"/32", "dev", "lo", "scope", "host")
+	node.Run(t, "ip", "addr", "add", onEth0+"/24", "dev", "eth0")
+	h := node.StartHelper(t, "ifaces")
+
+	// IPv6 needs no check: the kernel answers a neighbour solicitation
+	// only for an address of the interface it arrives on.
+	node.Run(t, "ip", "-6", "addr", "add", "fd00:31:249::1/64", "dev", "eth0", "nodad")
+	peer.Run(t, "ip", "-6", "addr", "add", "fd00:31:249::2/64", "dev", "eth0", "nodad")
+	node.Run(t, "ip", "-6", "addr", "add", "fd00:31:248::10/128", "dev", "lo", "nodad")
+	if _, err := peer.Try("ndisc6", "-1", "-r", "3", "-w", "300", "fd00:31:249::1", "eth0"); err != nil {
+		t.Fatalf("no NDP answer for the node's own address on eth0: %v", err)
+	}
+	if out, err := peer.Try("ndisc6", "-1", "-r", "2", "-w", "300", "fd00:31:248::10", "eth0"); err == nil {
+		t.Errorf("the kernel answered NDP for an address on lo: %s", out)
+	}
+
+	targets := []string{onLo, hostLo, onEth0, notLocal}
+	for _, c := range []struct {
+		all, eth0 int
+		want      []bool // per target: the kernel answers
+	}{
+		{0, 0, []bool{true, true, true, false}},
+		{1, 0, []bool{false, false, true, false}},
+		{0, 1, []bool{false, false, true, false}}, // the larger of all and the interface's
+		{2, 0, []bool{false, false, true, false}},
+		{3, 0, []bool{true, false, true, false}},
+		{8, 0, []bool{false, false, false, false}},
+	} {
+		node.Sysctl(t, fmt.Sprintf("net.ipv4.conf.all.arp_ignore=%d", c.all), fmt.Sprintf("net.ipv4.conf.eth0.arp_ignore=%d", c.eth0))
+		var st ifaces.ARPState
+		if err := json.Unmarshal([]byte(h.Do("arpstate eth0")), &st); err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Ignore["eth0"]; got != max(c.all, c.eth0) {
+			t.Errorf("all=%d eth0=%d: effective arp_ignore %d, want %d", c.all, c.eth0, got, max(c.all, c.eth0))
+		}
+		// arping waits a whole second for an answer that does not come:
+		// ask for every target at once.
+		answered := make([]bool, len(targets))
+		var wg sync.WaitGroup
+		for i, target := range targets {
+			wg.Go(func() {
+				_, err := peer.Try("arping", "-c", "1", "-w", "1", "-I", "eth0", target)
+				answered[i] = err == nil
+			})
+		}
+		wg.Wait()
+		for i, target := range targets {
+			model := st.KernelAnswers("eth0", netip.MustParseAddr(target))
+			if kernel := answered[i]; model != c.want[i] || kernel != c.want[i] {
+				t.Errorf("all=%d eth0=%d, %s: model answers %v, kernel answered %v, want %v", c.all, c.eth0, target, model, kernel, c.want[i])
+			}
+		}
+	}
 }

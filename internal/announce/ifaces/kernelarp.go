@@ -1,0 +1,144 @@
+package ifaces
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// ARPState is what decides whether the node's kernel itself answers an
+// ARP request, besides Herald's responder: where each IPv4 address of the
+// namespace sits, and the arp_ignore setting of the interfaces requests
+// arrive on. kube-proxy in IPVS mode puts every Service address on
+// kube-ipvs0; with arp_ignore 0 (the kernel's default) every node then
+// answers ARP for every one of them, whoever owns it.
+type ARPState struct {
+	// Addrs are the namespace's IPv4 addresses.
+	Addrs map[netip.Addr]AddrPlace
+	// Ignore is the effective arp_ignore of each interface: the larger
+	// of net.ipv4.conf.all.arp_ignore and the interface's own.
+	Ignore map[string]int
+}
+
+// AddrPlace is where an address is configured.
+type AddrPlace struct {
+	Iface string
+	// HostScope is set for an address of scope host (127.0.0.1 and
+	// the like); addresses added by hand or by kube-proxy are global.
+	HostScope bool
+}
+
+// KernelAnswers reports whether the kernel answers an ARP request for
+// target arriving on iface, following the kernel's arp_ignore levels
+// (Documentation/networking/ip-sysctl.rst; net/ipv4/arp.c):
+//
+//   - 0 (default), 4-7 and above 8: any local address, on any interface;
+//   - 1: only an address configured on the incoming interface;
+//   - 2: the same, if the sender is in the address's subnet (counted as
+//     answering: the check cannot know the sender);
+//   - 3: any local address whose scope is not host;
+//   - 8: none.
+//
+// A target that is no local address is never answered by the kernel.
+func (s ARPState) KernelAnswers(iface string, target netip.Addr) bool {
+	at, ok := s.Addrs[target]
+	if !ok {
+		return false
+	}
+	switch s.Ignore[iface] {
+	case 1, 2:
+		return at.Iface == iface
+	case 3:
+		return !at.HostScope
+	case 8:
+		return false
+	}
+	return true
+}
+
+// ReadARPState reads the namespace's IPv4 addresses (one RTM_GETADDR dump)
+// and the effective arp_ignore of the interfaces named.
+func ReadARPState(names []string) (ARPState, error) {
+	s := ARPState{Ignore: make(map[string]int, len(names))}
+	all, err := readARPIgnore("all")
+	if err != nil {
+		return ARPState{}, err
+	}
+	for _, n := range names {
+		v, err := readARPIgnore(n)
+		if err != nil {
+			return ARPState{}, err
+		}
+		s.Ignore[n] = max(all, v)
+	}
+	links, err := net.Interfaces()
+	if err != nil {
+		return ARPState{}, fmt.Errorf("list links: %w", err)
+	}
+	byIndex := make(map[int]string, len(links))
+	for _, l := range links {
+		byIndex[l.Index] = l.Name
+	}
+	rib, err := syscall.NetlinkRIB(syscall.RTM_GETADDR, syscall.AF_INET)
+	if err != nil {
+		return ARPState{}, fmt.Errorf("list addresses: %w", err)
+	}
+	msgs, err := syscall.ParseNetlinkMessage(rib)
+	if err != nil {
+		return ARPState{}, fmt.Errorf("list addresses: %w", err)
+	}
+	s.Addrs, err = parseIPv4Places(msgs, byIndex)
+	if err != nil {
+		return ARPState{}, fmt.Errorf("list addresses: %w", err)
+	}
+	return s, nil
+}
+
+// rtScopeHost is RT_SCOPE_HOST, an address's scope in struct ifaddrmsg.
+const rtScopeHost = 254
+
+// parseIPv4Places turns an address dump into IPv4 addresses by place;
+// names maps interface indexes to names.
+func parseIPv4Places(msgs []syscall.NetlinkMessage, names map[int]string) (map[netip.Addr]AddrPlace, error) {
+	out := map[netip.Addr]AddrPlace{}
+	for i := range msgs {
+		m := &msgs[i]
+		if m.Header.Type != syscall.RTM_NEWADDR {
+			continue
+		}
+		index, addr, _, err := parseAddr(m)
+		if err != nil {
+			return nil, err
+		}
+		if !addr.Is4() {
+			continue
+		}
+		out[addr] = AddrPlace{Iface: names[index], HostScope: m.Data[3] == rtScopeHost}
+	}
+	return out, nil
+}
+
+// procConf is where the kernel keeps per-interface IPv4 settings.
+const procConf = "/proc/sys/net/ipv4/conf"
+
+// readARPIgnore reads net.ipv4.conf.NAME.arp_ignore; 0 when the interface
+// vanished.
+func readARPIgnore(name string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(procConf, name, "arp_ignore"))
+	if os.IsNotExist(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read arp_ignore of %s: %w", name, err)
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, fmt.Errorf("parse arp_ignore of %s: %w", name, err)
+	}
+	return v, nil
+}
