@@ -180,21 +180,37 @@ func noARP(name string) (bool, error) {
 // dumpAddrs returns the usable addresses of every interface, by index, from
 // one RTM_GETADDR dump.
 func dumpAddrs() (map[int][]netip.Addr, error) {
-	rib, err := syscall.NetlinkRIB(syscall.RTM_GETADDR, syscall.AF_UNSPEC)
-	if err != nil {
-		return nil, err
-	}
-	msgs, err := syscall.ParseNetlinkMessage(rib)
+	msgs, err := dumpAddrMsgs(syscall.AF_UNSPEC)
 	if err != nil {
 		return nil, err
 	}
 	return parseAddrs(msgs)
 }
 
+// dumpAddrMsgs dumps the addresses of family (AF_UNSPEC: all).
+func dumpAddrMsgs(family int) ([]syscall.NetlinkMessage, error) {
+	rib, err := syscall.NetlinkRIB(syscall.RTM_GETADDR, family)
+	if err != nil {
+		return nil, err
+	}
+	return syscall.ParseNetlinkMessage(rib)
+}
+
 // parseAddrs turns the messages of an address dump into usable addresses
 // by interface index.
 func parseAddrs(msgs []syscall.NetlinkMessage) (map[int][]netip.Addr, error) {
 	out := map[int][]netip.Addr{}
+	err := eachAddr(msgs, func(_ *syscall.NetlinkMessage, index int, addr netip.Addr, usable bool) {
+		if usable {
+			out[index] = append(out[index], addr)
+		}
+	})
+	return out, err
+}
+
+// eachAddr calls f with every address message (RTM_NEWADDR) of a dump,
+// parsed by parseAddr.
+func eachAddr(msgs []syscall.NetlinkMessage, f func(m *syscall.NetlinkMessage, index int, addr netip.Addr, usable bool)) error {
 	for i := range msgs {
 		m := &msgs[i]
 		if m.Header.Type != syscall.RTM_NEWADDR {
@@ -202,13 +218,11 @@ func parseAddrs(msgs []syscall.NetlinkMessage) (map[int][]netip.Addr, error) {
 		}
 		index, addr, usable, err := parseAddr(m)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if usable {
-			out[index] = append(out[index], addr)
-		}
+		f(m, index, addr, usable)
 	}
-	return out, nil
+	return nil
 }
 
 // parseAddr reads an address message (RTM_NEWADDR or RTM_DELADDR): the

@@ -84,11 +84,7 @@ func ReadARPState(names []string) (ARPState, error) {
 	for _, l := range links {
 		byIndex[l.Index] = l.Name
 	}
-	rib, err := syscall.NetlinkRIB(syscall.RTM_GETADDR, syscall.AF_INET)
-	if err != nil {
-		return ARPState{}, fmt.Errorf("list addresses: %w", err)
-	}
-	msgs, err := syscall.ParseNetlinkMessage(rib)
+	msgs, err := dumpAddrMsgs(syscall.AF_INET)
 	if err != nil {
 		return ARPState{}, fmt.Errorf("list addresses: %w", err)
 	}
@@ -106,21 +102,12 @@ const rtScopeHost = 254
 // names maps interface indexes to names.
 func parseIPv4Places(msgs []syscall.NetlinkMessage, names map[int]string) (map[netip.Addr]AddrPlace, error) {
 	out := map[netip.Addr]AddrPlace{}
-	for i := range msgs {
-		m := &msgs[i]
-		if m.Header.Type != syscall.RTM_NEWADDR {
-			continue
+	err := eachAddr(msgs, func(m *syscall.NetlinkMessage, index int, addr netip.Addr, _ bool) {
+		if addr.Is4() {
+			out[addr] = AddrPlace{Iface: names[index], HostScope: m.Data[3] == rtScopeHost}
 		}
-		index, addr, _, err := parseAddr(m)
-		if err != nil {
-			return nil, err
-		}
-		if !addr.Is4() {
-			continue
-		}
-		out[addr] = AddrPlace{Iface: names[index], HostScope: m.Data[3] == rtScopeHost}
-	}
-	return out, nil
+	})
+	return out, err
 }
 
 // procConf is where the kernel keeps per-interface IPv4 settings.
