@@ -293,6 +293,11 @@ func TestL2Failover(t *testing.T) {
 				if after := nodeAssignedEvents(t, name); after.count != events.count {
 					t.Errorf("nodeAssigned events went from %d to %d after %s came back, with no owner change: %v", events.count, after.count, old, after.messages)
 				}
+				// Two nodes answering for a moment is a handover, not a
+				// conflict with another host.
+				if c := serviceEvents(t, name, "AddressConflict"); len(c) > 0 {
+					t.Errorf("the handover was reported as an address conflict: %q", c)
+				}
 			})
 		}
 	}

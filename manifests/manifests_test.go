@@ -400,7 +400,7 @@ func TestAlertMetricsExist(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"herald_config_loaded", "herald_config_stale", "herald_pool_addresses_in_use", "herald_pool_addresses_total",
-		"herald_bgp_session_up", "herald_l2_kernel_arp_conflicts"} {
+		"herald_bgp_session_up", "herald_l2_kernel_arp_conflicts", "herald_l2_address_conflicts_total"} {
 		if !used[name] {
 			t.Errorf("no alert uses %s", name)
 		}

@@ -23,6 +23,9 @@ type L2 struct {
 	// KernelARPConflicts is the number of layer-2 addresses other nodes
 	// own that this node's kernel answers ARP for by itself.
 	KernelARPConflicts prometheus.Gauge
+	// AddressConflicts counts other hosts seen claiming an address this
+	// node answers for, once per run of their packets.
+	AddressConflicts *prometheus.CounterVec
 }
 
 // NewL2 creates the layer-2 metrics and registers them in reg.
@@ -57,7 +60,12 @@ func NewL2(reg prometheus.Registerer) *L2 {
 			Namespace: namespace, Subsystem: "l2", Name: "kernel_arp_conflicts",
 			Help: "Layer-2 addresses other nodes own that this node's kernel answers ARP for by itself (arp_ignore; kube-proxy IPVS without strictARP).",
 		}),
+		AddressConflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "l2", Name: "address_conflicts_total",
+			Help: "Other hosts seen claiming an address this node answers for (using it, or probing for it), once per run of their packets.",
+		}, []string{"protocol"}),
 	}
-	reg.MustRegister(m.RequestsReceived, m.ResponsesSent, m.GratuitousSent, m.AnnouncedIPs, m.Members, m.Quorum, m.KernelARPConflicts)
+	reg.MustRegister(m.RequestsReceived, m.ResponsesSent, m.GratuitousSent, m.AnnouncedIPs, m.Members, m.Quorum,
+		m.KernelARPConflicts, m.AddressConflicts)
 	return m
 }

@@ -24,7 +24,9 @@
 // a node whose kernel answers ARP by itself for addresses other nodes own
 // (KernelARPConflicts, pure: the Service addresses on an interface of the
 // node, as kube-proxy's IPVS mode puts them, and arp_ignore 0). It reports
-// it on the Node, in the log and a metric, and changes nothing.
+// it on the Node, in the log and a metric, and changes nothing. Other
+// hosts claiming an address this node answers for, as the responders see
+// them, become AddressConflict events on its Services (ReportConflict).
 //
 // BGP has the same two halves. ComputeBGP is pure: configuration,
 // Services, endpoints, Nodes and this node's name and addresses go in,

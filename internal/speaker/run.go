@@ -159,14 +159,17 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		log.Info("this process stood still; holding layer-2 answers until the membership is resynchronized")
 		l2Runner.kick()
 	}}
-	arpR := arp.New(arp.Options{Log: log.WithName("arp"), Metrics: l2m, Gate: hold.Gate})
-	ndpR := ndp.New(ndp.Options{Log: log.WithName("ndp"), Metrics: l2m, Gate: hold.Gate})
+	var loop *L2Loop // the responders report conflicts to it
+	arpR := arp.New(arp.Options{Log: log.WithName("arp"), Metrics: l2m, Gate: hold.Gate,
+		OnConflict: func(c arp.Conflict) { loop.ReportConflict("arp", c) }})
+	ndpR := ndp.New(ndp.Options{Log: log.WithName("ndp"), Metrics: l2m, Gate: hold.Gate,
+		OnConflict: func(c ndp.Conflict) { loop.ReportConflict("ndp", c) }})
 	nics := &interfaceList{}
 	if err := nics.refresh(); err != nil {
 		return err
 	}
 	status := NewStatusWriter(cachedClient{Reader: c, Writer: api}, opts.Namespace, opts.NodeName, log.WithName("status"))
-	loop := &L2Loop{
+	loop = &L2Loop{
 		Client:       c,
 		Recorder:     recorder,
 		Namespace:    opts.Namespace,

@@ -39,7 +39,16 @@ type Options struct {
 	// Gate, if not nil, holds answers and announcements while it says no
 	// (see responder.Options.Gate).
 	Gate func(announce bool) bool
+	// OnConflict, if not nil, is told of another host claiming an
+	// address this node answers for: one that probes for it (ARP
+	// probe), at once; one that uses it (sends ARP from it), when it
+	// still does a moment later, so that handovers between nodes do not
+	// count. Called from a socket's reader: it must not block.
+	OnConflict func(Conflict)
 }
+
+// Conflict is another host claiming an address the responder answers for.
+type Conflict = responder.Conflict
 
 // Responder answers ARP for the addresses it is given.
 type Responder struct {
@@ -59,6 +68,7 @@ func newResponder(opts Options, l listenFunc, list func() ([]ifaces.Interface, e
 		Gratuitous:         opts.Gratuitous,
 		GratuitousInterval: opts.GratuitousInterval,
 		Gate:               opts.Gate,
+		OnConflict:         opts.OnConflict,
 		Interfaces:         list,
 	})}
 }
@@ -193,10 +203,18 @@ func (c *conn) handle(frame []byte, a responder.Answerer) {
 	if !ok {
 		return
 	}
-	if req.senderIP == req.targetIP {
+	switch {
+	case req.senderIP == req.targetIP:
 		// A gratuitous ARP: another host announcing the address, not asking.
-		a.Conflict(req.targetIP, req.senderMAC)
+		a.Conflict(req.targetIP, req.senderMAC, false)
 		return
+	case req.senderIP.IsUnspecified():
+		// An ARP probe (RFC 5227): another host about to take the
+		// address. The answer below tells it the address is in use.
+		a.Conflict(req.targetIP, req.senderMAC, true)
+	default:
+		// Whatever it asks, the sender uses its sender address.
+		a.Conflict(req.senderIP, req.senderMAC, false)
 	}
 	a.Answer(req.targetIP, func() error {
 		return c.write(replyFrame(req, c.mac), req.senderMAC)

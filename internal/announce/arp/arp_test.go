@@ -420,8 +420,9 @@ func TestWants(t *testing.T) {
 
 // fakeAnswerer answers for owned and records what Serve asked.
 type fakeAnswerer struct {
-	owned   map[netip.Addr]bool
-	targets []netip.Addr
+	owned     map[netip.Addr]bool
+	targets   []netip.Addr
+	conflicts []string // "ip mac probe"
 }
 
 func (a *fakeAnswerer) Answer(target netip.Addr, reply func() error) {
@@ -431,7 +432,43 @@ func (a *fakeAnswerer) Answer(target netip.Addr, reply func() error) {
 	}
 }
 
-func (a *fakeAnswerer) Conflict(netip.Addr, net.HardwareAddr) {}
+func (a *fakeAnswerer) Conflict(target netip.Addr, from net.HardwareAddr, probe bool) {
+	a.conflicts = append(a.conflicts, fmt.Sprintf("%s %s %v", target, from, probe))
+}
+
+// TestHandleConflicts: every request tells the engine what its sender
+// claims: a gratuitous request its address (and asks nothing), a probe the
+// target (and is answered: the address is in use), any other request its
+// sender address. The engine decides what is owned and what to report.
+func TestHandleConflicts(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		in       []byte
+		conflict string
+		answered []netip.Addr
+	}{
+		{"gratuitous", arpFrame(bcast, peerMAC, 1, peerMAC, vip1, zero, vip1), fmt.Sprintf("%s %s false", vip1, peerMAC), nil},
+		{"probe", arpFrame(bcast, peerMAC, 1, peerMAC, anyIP, zero, vip1), fmt.Sprintf("%s %s true", vip1, peerMAC), []netip.Addr{vip1}},
+		{"a host using vip1 asks for another", arpFrame(bcast, peerMAC, 1, peerMAC, vip1, zero, peerIP), fmt.Sprintf("%s %s false", vip1, peerMAC), []netip.Addr{peerIP}},
+		{"a request", requestFor(vip1), fmt.Sprintf("%s %s false", peerIP, peerMAC), []netip.Addr{vip1}},
+		{"own frame", arpFrame(bcast, ownMAC, 1, ownMAC, vip1, zero, vip1), "", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &fakeAnswerer{owned: map[netip.Addr]bool{}}
+			(&conn{pc: newFakeConn(), mac: ownMAC}).handle(tt.in, a)
+			var want []string
+			if tt.conflict != "" {
+				want = []string{tt.conflict}
+			}
+			if diff := cmp.Diff(want, a.conflicts); diff != "" {
+				t.Errorf("conflicts (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.answered, a.targets, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+				t.Errorf("Answer targets (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
 
 var _ responder.Answerer = (*fakeAnswerer)(nil)
 

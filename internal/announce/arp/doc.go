@@ -17,10 +17,14 @@
 //     sender that is not this interface. The reply goes from the
 //     interface's MAC to the requester's MAC with the owned address as
 //     sender IP.
-//   - Gratuitous ARP from another host for an owned address (sender IP
-//     equal to target IP) is not answered; it is logged as a conflict (at
-//     most once per 10 s and link, with a count of the others: a handover
-//     shows thousands while the old owner still answers).
+//   - Every request says what its sender claims, and the engine keeps the
+//     claims of owned addresses by other hosts (Options.OnConflict): a
+//     gratuitous request (sender IP equal to target IP; not answered) and
+//     any other request claim the sender IP as used, a probe (sender IP
+//     0.0.0.0; answered, so the prober learns the address is taken)
+//     claims the target. A use is reported only when it is still seen 2 s
+//     after the first (a handover shows the old and the new owner both
+//     announcing for well under a second), a probe at once.
 //   - The socket sees only ARP requests (a BPF filter drops replies in the
 //     kernel) and, with PACKET_IGNORE_OUTGOING, not the frames this host
 //     sends.

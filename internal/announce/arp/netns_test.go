@@ -14,8 +14,8 @@ import (
 
 func TestMain(m *testing.M) {
 	os.Exit(nstest.Main(m, map[string]func() int{
-		"arp-responder": nstest.ResponderHelper(func(log logr.Logger, m *metrics.L2) nstest.Responder {
-			return New(Options{Log: log, Metrics: m, GratuitousInterval: 50 * time.Millisecond})
+		"arp-responder": nstest.ResponderHelper(func(log logr.Logger, m *metrics.L2, onConflict func(Conflict)) nstest.Responder {
+			return New(Options{Log: log, Metrics: m, GratuitousInterval: 50 * time.Millisecond, OnConflict: onConflict})
 		}),
 	}))
 }
@@ -236,3 +236,60 @@ func TestNetnsARPPerInterface(t *testing.T) {
 		})
 	}
 }
+
+// TestNetnsConflicts: other hosts claiming addresses the responder answers
+// for, through real sockets. One gratuitous ARP (what the next owner sends
+// in a handover) is not reported, a second one after conflictConfirm is;
+// a host that keeps using an address (its requests carry it as sender
+// address) is reported once conflictConfirm has passed; a probe for an
+// address at once, and the prober is told that the address is in use.
+func TestNetnsConflicts(t *testing.T) {
+	const vip3 = "172.31.250.12"
+	l := newLab(t)
+	l.responder.Do("reconcile eth0=" + labVIP1 + "," + labVIP2 + "," + vip3)
+	l.responder.WaitAnnounced(3, 10*time.Second)
+	clientMAC := l.client.MAC(t, "eth0")
+	// arping sends from an address only when the host has it.
+	for _, vip := range []string{labVIP1, labVIP2} {
+		l.client.Run(t, "ip", "addr", "add", vip+"/32", "dev", "eth0")
+	}
+	var want []string
+	waitConflicts := func(add string) {
+		t.Helper()
+		want = append(want, add)
+		var got string
+		if !nstest.Eventually(5*time.Second, func() bool { got = l.responder.Do("conflicts"); return got == strings.Join(want, "; ") }) {
+			t.Fatalf("conflicts %q, want %q", got, strings.Join(want, "; "))
+		}
+	}
+	garp := func() {
+		t.Helper()
+		if out, _ := l.arping(labVIP1, "-U", "-c", "1"); !strings.Contains(out, "Sent 1 probes") {
+			t.Fatalf("arping -U: %s", out)
+		}
+	}
+
+	garp()
+	time.Sleep(conflictConfirmForTest + 500*time.Millisecond)
+	if got := l.responder.Do("conflicts"); got != "" {
+		t.Fatalf("one gratuitous ARP reported: %q", got)
+	}
+	garp()
+	waitConflicts(labVIP1 + " " + clientMAC + " eth0 probe=false")
+
+	start := time.Now()
+	l.arping(nodeAddr, "-s", labVIP2, "-c", "4", "-w", "5")
+	waitConflicts(labVIP2 + " " + clientMAC + " eth0 probe=false")
+	if d := time.Since(start); d < conflictConfirmForTest {
+		t.Errorf("a host using the address reported after %s, before it was seen for %s", d, conflictConfirmForTest)
+	}
+
+	if out, free := l.arping(vip3, "-D", "-c", "1", "-w", "2"); free || !l.answeredBy(out, 1) {
+		t.Fatalf("arping -D %s: want the address in use, answered by %s:\n%s", vip3, l.nodeMAC, out)
+	}
+	waitConflicts(vip3 + " " + clientMAC + " eth0 probe=true")
+}
+
+// conflictConfirmForTest is the engine's conflictConfirm (an internal
+// package's constant).
+const conflictConfirmForTest = 2 * time.Second

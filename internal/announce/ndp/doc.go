@@ -32,6 +32,9 @@
 //     address option and the Override flag; it goes to the source with the
 //     Solicited flag, or to ff02::1 without it when the source is
 //     unspecified (duplicate address detection).
+//   - Duplicate address detection for an owned address (a solicitation
+//     from the unspecified address) is answered and reported to
+//     Options.OnConflict as a probe, its MAC unknown.
 //   - A newly taken address is announced Gratuitous times with an
 //     unsolicited advertisement (Override set, Solicited clear) to ff02::1.
 //   - Once Reconcile returns, a removed address is no longer answered and

@@ -37,7 +37,16 @@ type Options struct {
 	// Gate, if not nil, holds answers and announcements while it says no
 	// (see responder.Options.Gate).
 	Gate func(announce bool) bool
+	// OnConflict, if not nil, is told at once of another host probing
+	// for an address this node answers for (duplicate address
+	// detection; the answer tells it the address is in use). Its MAC is
+	// unknown: the probe does not carry it. Called from a socket's
+	// reader: it must not block.
+	OnConflict func(Conflict)
 }
+
+// Conflict is another host claiming an address the responder answers for.
+type Conflict = responder.Conflict
 
 // Responder answers neighbor solicitations for the addresses it is given.
 type Responder struct {
@@ -57,6 +66,7 @@ func newResponder(opts Options, l listenFunc, list func() ([]ifaces.Interface, e
 		Gratuitous:         opts.Gratuitous,
 		GratuitousInterval: opts.GratuitousInterval,
 		Gate:               opts.Gate,
+		OnConflict:         opts.OnConflict,
 		Interfaces:         list,
 	})}
 }
@@ -227,6 +237,11 @@ func (c *conn) handle(b []byte, cm *ipv6.ControlMessage, src netip.Addr, a respo
 	sol, ok := parseSolicitation(b, cm, src.WithZone(""), c.self, c.mac)
 	if !ok {
 		return
+	}
+	if sol.src.IsUnspecified() {
+		// Duplicate address detection: another host about to take the
+		// address. The answer tells it the address is in use.
+		a.Conflict(sol.target, nil, true)
 	}
 	a.Answer(sol.target, func() error {
 		dst, na := advertisement(sol, c.mac)

@@ -427,6 +427,7 @@ func TestWants(t *testing.T) {
 type fakeAnswerer struct {
 	owned   map[netip.Addr]bool
 	targets []netip.Addr
+	probes  []netip.Addr // Conflict calls (always probes, MAC unknown)
 }
 
 func (a *fakeAnswerer) Answer(target netip.Addr, reply func() error) {
@@ -436,7 +437,35 @@ func (a *fakeAnswerer) Answer(target netip.Addr, reply func() error) {
 	}
 }
 
-func (a *fakeAnswerer) Conflict(netip.Addr, net.HardwareAddr) {}
+func (a *fakeAnswerer) Conflict(target netip.Addr, from net.HardwareAddr, probe bool) {
+	if from == nil && probe {
+		a.probes = append(a.probes, target)
+	}
+}
+
+// TestHandleConflicts: duplicate address detection for an address is a
+// probe for it (its MAC unknown), and is answered; other solicitations and
+// malformed probes claim nothing.
+func TestHandleConflicts(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		in    packetIn
+		probe bool
+	}{
+		{"duplicate address detection", packetIn{nsBytes(vip1, nil), recvCM(255, snm1, ifIndex), unspec}, true},
+		{"DAD with a source link-layer option", packetIn{nsBytes(vip1, peerMAC), recvCM(255, snm1, ifIndex), unspec}, false},
+		{"a solicitation", in(vip1), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &fakeAnswerer{owned: map[netip.Addr]bool{vip1: true}}
+			c := &conn{pc: newFakeConn(), mac: ownMAC, index: ifIndex, self: ownLL, send: sendCM, groups: map[netip.Addr]int{}}
+			c.handle(tt.in.b, tt.in.cm, tt.in.src, a)
+			if got := len(a.probes) == 1 && a.probes[0] == vip1; got != tt.probe || len(a.probes) > 1 {
+				t.Errorf("probes %v, want a probe for %s: %v", a.probes, vip1, tt.probe)
+			}
+		})
+	}
+}
 
 var _ responder.Answerer = (*fakeAnswerer)(nil)
 

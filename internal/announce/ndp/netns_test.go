@@ -14,8 +14,8 @@ import (
 
 func TestMain(m *testing.M) {
 	os.Exit(nstest.Main(m, map[string]func() int{
-		"ndp-responder": nstest.ResponderHelper(func(log logr.Logger, m *metrics.L2) nstest.Responder {
-			return New(Options{Log: log, Metrics: m, GratuitousInterval: 50 * time.Millisecond})
+		"ndp-responder": nstest.ResponderHelper(func(log logr.Logger, m *metrics.L2, onConflict func(Conflict)) nstest.Responder {
+			return New(Options{Log: log, Metrics: m, GratuitousInterval: 50 * time.Millisecond, OnConflict: onConflict})
 		}),
 	}))
 }
@@ -108,6 +108,10 @@ func TestNetnsNDP(t *testing.T) {
 		show := func() string { return l.client.Run(t, "ip", "-6", "addr", "show", "dev", "eth0", "to", labVIP1+"/128") }
 		if !nstest.Eventually(5*time.Second, func() bool { return strings.Contains(show(), "dadfailed") }) {
 			t.Fatalf("client's duplicate address detection did not fail:\n%s", show())
+		}
+		// Reported as a probe, its MAC unknown.
+		if got, want := l.responder.Do("conflicts"), labVIP1+"  eth0 probe=true"; got != want {
+			t.Errorf("conflicts %q, want %q", got, want)
 		}
 	})
 

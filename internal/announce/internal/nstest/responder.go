@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -30,15 +31,22 @@ type Responder interface {
 //	reconcile [IFACE=ADDR,ADDR...]...  Reconcile with that whole state
 //	metrics                            "requests=N responses=N gratuitous=N announced=N"
 //	wait                               wait up to 10s for Run to return; reply "permission=BOOL ERROR"
+//	conflicts                          the conflicts reported so far, "IP MAC IFACE probe=BOOL" joined by "; "
 //
 // Run starts at once and is cancelled when stdin ends. It logs to stderr.
-func ResponderHelper(newResponder func(log logr.Logger, m *metrics.L2) Responder) func() int {
+func ResponderHelper(newResponder func(log logr.Logger, m *metrics.L2, onConflict func(responder.Conflict)) Responder) func() int {
 	return func() int {
 		log := funcr.New(func(prefix, args string) {
 			fmt.Fprintln(os.Stderr, time.Now().Format("15:04:05.000"), prefix, args)
 		}, funcr.Options{Verbosity: 1})
 		reg := prometheus.NewRegistry()
-		r := newResponder(log, metrics.NewL2(reg))
+		var mu sync.Mutex
+		var conflicts []string
+		r := newResponder(log, metrics.NewL2(reg), func(c responder.Conflict) {
+			mu.Lock()
+			defer mu.Unlock()
+			conflicts = append(conflicts, fmt.Sprintf("%s %s %s probe=%t", c.IP, c.MAC, c.Iface, c.Probe))
+		})
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		var runErr error
@@ -55,6 +63,10 @@ func ResponderHelper(newResponder func(log logr.Logger, m *metrics.L2) Responder
 				return "", r.Reconcile(desired)
 			case "metrics":
 				return gather(reg)
+			case "conflicts":
+				mu.Lock()
+				defer mu.Unlock()
+				return strings.Join(conflicts, "; "), nil
 			case "wait":
 				select {
 				case <-runDone:

@@ -18,6 +18,11 @@
 //   - Addresses new on a link (added by Reconcile, or present when the link
 //     is opened or reopened) are announced Gratuitous times, the first at
 //     once and the rest GratuitousInterval apart.
+//   - Other hosts' claims of an owned address (Answerer.Conflict) are kept
+//     per address, MAC and kind while the address stays owned, at most
+//     1,024 per link, and reported to Options.OnConflict once per run (a
+//     probe at once, a use once it has lasted 2 s; a new run after 10
+//     minutes without one).
 //   - Only Run starts goroutines (a reader and an announcer per link); when
 //     its context ends it closes every socket and waits for them.
 //   - Failing opens are retried on a timer with exponential backoff

@@ -68,10 +68,37 @@ type Answerer interface {
 	// the link, and counts the request and the response. It must be
 	// called for requests only, never for the node's own packets.
 	Answer(target netip.Addr, reply func() error)
-	// Conflict reports that another host announced target as its own.
-	// It is logged when target is answered on the link.
-	Conflict(target netip.Addr, from net.HardwareAddr)
+	// Conflict reports a packet from another host that claims target:
+	// probe when it asked whether target is free (an ARP probe, IPv6
+	// duplicate address detection: its sender may not know from), else
+	// it uses target as its own (sender of an ARP packet). It counts
+	// only while target is answered on the link; see Options.OnConflict.
+	Conflict(target netip.Addr, from net.HardwareAddr, probe bool)
 }
+
+// Conflict is another host claiming an address a link answers for.
+type Conflict struct {
+	IP netip.Addr
+	// MAC is the other host's, nil when its packet does not say.
+	MAC   net.HardwareAddr
+	Iface string
+	// Probe: the host asked whether the address is free (and was told
+	// it is in use); otherwise it uses the address.
+	Probe bool
+}
+
+// How a host that claims an address is reported (OnConflict). A probe at
+// once. A host that uses the address when it is still seen conflictConfirm
+// after its first packet: a handover shows the old owner and the new one
+// both claiming it for well under a second. Sightings of one address, MAC
+// and kind (probe or use) more than conflictRunGap apart are reported anew; at most
+// maxConflicts of them are tracked per link, and an address's are dropped
+// when the link stops answering for it.
+const (
+	conflictConfirm = 2 * time.Second
+	conflictRunGap  = 10 * time.Minute
+	maxConflicts    = 1024
+)
 
 // gateRetry is how often due announcements ask a closed Gate again.
 const gateRetry = 50 * time.Millisecond
@@ -117,6 +144,11 @@ type Options struct {
 	// process was stalled, or (announcements only) while cut off from
 	// most of its peers.
 	Gate func(announce bool) bool
+	// OnConflict, if not nil, is told of another host claiming an
+	// address the engine answers for (see Answerer.Conflict), once per
+	// run of its packets. It is called from a socket's reader and must
+	// not block.
+	OnConflict func(Conflict)
 }
 
 // Engine answers for addresses on interfaces through a Protocol. See the
@@ -467,6 +499,7 @@ func (e *Engine) openLink(iface ifaces.Interface, c Conn, addrs addrSet, now tim
 		responses:  e.opts.Metrics.ResponsesSent.WithLabelValues(name, iface.Name),
 		gratuitous: e.opts.Metrics.GratuitousSent.WithLabelValues(name, iface.Name),
 		gate:       e.opts.Gate,
+		onConflict: e.opts.OnConflict,
 	}
 	l.setOwned(addrs, now)
 	if in, ok := e.interrupted[iface.Name]; ok {
@@ -575,10 +608,10 @@ type link struct {
 	owned addrSet
 	due   map[netip.Addr]*due
 
-	// conflictLogged is when a conflict was last logged;
-	// conflictsUnlogged counts those seen since. mu guards both.
-	conflictLogged    time.Time
-	conflictsUnlogged int
+	// conflicts are the runs of other hosts' claims of owned
+	// addresses; mu guards them.
+	conflicts  map[conflictKey]*conflictRun
+	onConflict func(Conflict)
 
 	wake      chan struct{} // new announcements are due
 	done      chan struct{} // closed when the link is closed
@@ -604,6 +637,11 @@ func (l *link) setOwned(want addrSet, now time.Time) {
 		}
 		delete(l.owned, a)
 		delete(l.due, a)
+		for k := range l.conflicts {
+			if k.ip == a {
+				delete(l.conflicts, k)
+			}
+		}
 		if err := l.conn.Leave(a); err != nil {
 			l.log.Error(err, "leaving multicast group failed", "ip", a)
 		}
@@ -661,29 +699,62 @@ func (l *link) Answer(target netip.Addr, reply func() error) {
 	l.responses.Inc()
 }
 
-// conflictLogEvery is how often at most a conflict is logged per link; the
-// others meanwhile are counted in the next line. A handover shows thousands
-// of them: the new owner announces while the old one still answers.
-const conflictLogEvery = 10 * time.Second
+// conflictKey is an address, the MAC (as a string) claiming it and how
+// (a probe, or a use).
+type conflictKey struct {
+	ip    netip.Addr
+	mac   string
+	probe bool
+}
+
+// conflictRun is a run of sightings of one conflictKey.
+type conflictRun struct {
+	first, last time.Time
+	reported    bool
+}
 
 // Conflict implements Answerer.
-func (l *link) Conflict(target netip.Addr, from net.HardwareAddr) {
+func (l *link) Conflict(target netip.Addr, from net.HardwareAddr, probe bool) {
+	if !l.sighting(target, from, probe, time.Now()) {
+		return
+	}
+	c := Conflict{IP: target, MAC: from, Iface: l.iface.Name, Probe: probe}
+	mac := "unknown"
+	if from != nil {
+		mac = from.String()
+	}
+	l.log.Info("another host claims an address this node answers for", "ip", target, "mac", mac, "probe", probe)
+	if l.onConflict != nil {
+		l.onConflict(c)
+	}
+}
+
+// sighting records a claim of target by from and reports whether it is
+// to be reported now.
+func (l *link) sighting(target netip.Addr, from net.HardwareAddr, probe bool, now time.Time) bool {
 	l.mu.Lock()
-	_, ok := l.owned[target]
-	if !ok {
-		l.mu.Unlock()
-		return
+	defer l.mu.Unlock()
+	if _, ok := l.owned[target]; !ok {
+		return false
 	}
-	now := time.Now()
-	if now.Sub(l.conflictLogged) < conflictLogEvery {
-		l.conflictsUnlogged++
-		l.mu.Unlock()
-		return
+	k := conflictKey{ip: target, mac: string(from), probe: probe}
+	r := l.conflicts[k]
+	if r == nil || now.Sub(r.last) > conflictRunGap {
+		if r == nil && len(l.conflicts) >= maxConflicts {
+			return false
+		}
+		if l.conflicts == nil {
+			l.conflicts = map[conflictKey]*conflictRun{}
+		}
+		r = &conflictRun{first: now}
+		l.conflicts[k] = r
 	}
-	more := l.conflictsUnlogged
-	l.conflictLogged, l.conflictsUnlogged = now, 0
-	l.mu.Unlock()
-	l.log.Info("another host announces an address this node answers for", "ip", target, "mac", from.String(), "notLogged", more)
+	r.last = now
+	if r.reported || !probe && now.Sub(r.first) < conflictConfirm {
+		return false
+	}
+	r.reported = true
+	return true
 }
 
 // announceLoop sends due announcements until the link closes.

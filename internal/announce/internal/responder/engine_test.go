@@ -442,7 +442,7 @@ func TestAnswerMetrics(t *testing.T) {
 	a.Answer(ip2, func() error { t.Fatal("reply called for an address not owned"); return nil })
 	a.Answer(ip1, func() error { return nil })
 	a.Answer(ip1, func() error { return errors.New("send failed") })
-	a.Conflict(ip1, net.HardwareAddr{2, 0, 0, 0, 0, 9})
+	a.Conflict(ip1, net.HardwareAddr{2, 0, 0, 0, 0, 9}, false)
 	if got := value(h.metrics.RequestsReceived.WithLabelValues("fake", "eth0")); got != 2 {
 		t.Errorf("RequestsReceived = %v, want 2 (only owned targets count)", got)
 	}
@@ -746,5 +746,82 @@ func TestGate(t *testing.T) {
 	want := []string{"leave 172.31.250.10", "announce 172.31.250.11", "announce 172.31.250.11"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("after the gate opened (-want +got):\n%s", diff)
+	}
+}
+
+// TestConflicts: another host's claims of an owned address are reported
+// once per run: a probe at once, a use only when it is still seen
+// conflictConfirm after the first (a handover's overlap is shorter);
+// claims of addresses not owned never; a run starts anew after
+// conflictRunGap or once the address stopped being answered; OnConflict
+// gets the address, MAC, interface and kind.
+func TestConflicts(t *testing.T) {
+	var got []Conflict
+	h := start(t, Options{OnConflict: func(c Conflict) { got = append(got, c) }})
+	h.reconcile(t, map[string][]netip.Addr{"eth0": {ip1, ip2}})
+	l := h.opened(t).answerer(t).(*link)
+	mac, other := net.HardwareAddr{2, 0, 0, 0, 0, 9}, net.HardwareAddr{2, 0, 0, 0, 0, 8}
+	t0 := time.Now()
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	for _, s := range []struct {
+		name  string
+		ip    netip.Addr
+		mac   net.HardwareAddr
+		probe bool
+		when  time.Duration
+		want  bool
+	}{
+		{"a use, first seen", ip1, mac, false, 0, false},
+		{"a use, still within a handover's overlap", ip1, mac, false, time.Second, false},
+		{"a use, still seen after conflictConfirm", ip1, mac, false, conflictConfirm + time.Second, true},
+		{"the same run again", ip1, mac, false, 5 * time.Second, false},
+		{"another MAC, a run of its own", ip1, other, false, 5 * time.Second, false},
+		{"a probe: at once", ip2, mac, true, 5 * time.Second, true},
+		{"a probe again in the run", ip2, mac, true, 6 * time.Second, false},
+		{"a probe by a host already reported for its use", ip1, mac, true, 6 * time.Second, true},
+		{"not owned", netip.MustParseAddr("172.31.250.99"), mac, true, 6 * time.Second, false},
+		{"after a gap: a new run", ip1, mac, false, 5*time.Second + conflictRunGap + time.Second, false},
+		{"the new run confirmed", ip1, mac, false, 5*time.Second + conflictRunGap + conflictConfirm + 2*time.Second, true},
+	} {
+		if r := l.sighting(s.ip, s.mac, s.probe, at(s.when)); r != s.want {
+			t.Errorf("%s: reported %v, want %v", s.name, r, s.want)
+		}
+	}
+
+	// The address handed over and back: what was seen before is gone.
+	l.sighting(ip2, other, false, at(0))
+	h.reconcile(t, map[string][]netip.Addr{"eth0": {ip1}})
+	h.reconcile(t, map[string][]netip.Addr{"eth0": {ip1, ip2}})
+	if l.sighting(ip2, other, false, at(conflictConfirm+time.Second)) {
+		t.Error("a run from before the address was given up counted")
+	}
+
+	// Through the Answerer: a probe reaches OnConflict.
+	l.Conflict(ip1, net.HardwareAddr{2, 0, 0, 0, 0, 7}, true)
+	want := []Conflict{{IP: ip1, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 7}, Iface: "eth0", Probe: true}}
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Errorf("OnConflict (-want +got):\n%s", diff)
+	}
+}
+
+func TestConflictsBounded(t *testing.T) {
+	h := start(t, Options{})
+	h.reconcile(t, map[string][]netip.Addr{"eth0": {ip1}})
+	l := h.opened(t).answerer(t).(*link)
+	now := time.Now()
+	for i := range maxConflicts + 10 {
+		l.sighting(ip1, net.HardwareAddr{2, 0, 0, 0, byte(i >> 8), byte(i)}, false, now)
+	}
+	l.mu.Lock()
+	n := len(l.conflicts)
+	l.mu.Unlock()
+	if n != maxConflicts {
+		t.Errorf("%d runs tracked, want at most %d", n, maxConflicts)
+	}
+	if !l.sighting(ip1, net.HardwareAddr{2, 0, 0, 0, 0, 1}, false, now.Add(conflictConfirm)) {
+		t.Error("a tracked MAC is not reported when the table is full")
+	}
+	if l.sighting(ip1, net.HardwareAddr{2, 0, 0, 0, 0, 1}, true, now) {
+		t.Error("a claim not tracked (the table is full) reported")
 	}
 }
