@@ -21,11 +21,7 @@ import (
 // MAC): one that probes for the address at once (and arping -D hears that
 // it is in use), one that uses it (sends ARP from it) within seconds.
 func TestL2AddressConflict(t *testing.T) {
-	requireLab(t)
-	requireSpeaker(t)
-	if _, ok := drv.(*lab.Lab); !ok {
-		t.Skip("needs the netns lab: the test puts a Service address on the L2 client")
-	}
+	requireNetnsLab(t, "the test puts a Service address on the L2 client")
 	ctx := ctxT(t)
 	out, err := drv.Exec(ctx, lab.HostL2Client, "cat", "/sys/class/net/eth0/address")
 	if err != nil {

@@ -23,11 +23,7 @@ import (
 // KernelAnswersARP naming the interfaces and the setting), and says so
 // again (Normal KernelARPResolved) once arp_ignore is back to 1.
 func TestL2KernelARP(t *testing.T) {
-	requireLab(t)
-	requireSpeaker(t)
-	if _, ok := drv.(*lab.Lab); !ok {
-		t.Skip("needs the netns lab: its proxy puts Service addresses on the nodes' lo")
-	}
+	requireNetnsLab(t, "its proxy puts Service addresses on the nodes' lo")
 	if len(drv.NodeNames()) < 2 {
 		t.Skip("needs a node that does not own the address")
 	}

@@ -36,12 +36,7 @@ var (
 // node answers ARP for the address on vip0. When the link is back the
 // address stays where it went (no failback).
 func TestL2AnnounceLinkDown(t *testing.T) {
-	requireLab(t)
-	requireSpeaker(t)
-	l, ok := drv.(*lab.Lab)
-	if !ok {
-		t.Skip("needs the netns lab: the test adds a second segment to the node namespaces")
-	}
+	l := requireNetnsLab(t, "the test adds a second segment to the node namespaces")
 	if len(drv.NodeNames()) < 2 {
 		t.Skip("a handover needs two nodes")
 	}

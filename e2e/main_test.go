@@ -233,6 +233,19 @@ func requireSpeaker(t *testing.T) {
 	}
 }
 
+// requireNetnsLab skips, saying why, what only the netns lab can do (not a
+// kind cluster), and returns the lab; it requires a speaker too.
+func requireNetnsLab(t *testing.T, why string) *lab.Lab {
+	t.Helper()
+	requireLab(t)
+	requireSpeaker(t)
+	l, ok := drv.(*lab.Lab)
+	if !ok {
+		t.Skip("needs the netns lab: " + why)
+	}
+	return l
+}
+
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
