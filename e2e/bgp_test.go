@@ -6,8 +6,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -103,6 +105,28 @@ func TestBGPGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	restarted = true
+	// /readyz (what a DaemonSet rollout waits for before the next node)
+	// says ready only once the sessions are up: the router has them
+	// established by then.
+	first := ""
+	eventually(t, 10*time.Second, victim+"'s speaker says it is ready", func() (bool, string) {
+		code, body := speakerReadyz(t, victim)
+		if first == "" {
+			first = fmt.Sprintf("%d %s", code, body)
+		}
+		return code == 200, fmt.Sprintf("%d %s", code, body)
+	})
+	for _, f := range []lab.Family{lab.IPv4, lab.IPv6} {
+		addr, err := drv.NodeAddress(victim, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 500*time.Millisecond, fmt.Sprintf("the router's %s session with %s is established once its speaker is ready", f, victim), func() (bool, string) {
+			st := routerNeighbor(t, addr).State
+			return st == "Established", "state " + st
+		})
+	}
+	t.Logf("/readyz of %s after the restart: first %q, ready after %s", victim, first, time.Since(t1).Round(time.Millisecond))
 	waitNextHops(t, ip, nodeAddrs(t, nodes, lab.IPv4))
 	figure(t, "bgp-restart-nexthop-back-ipv4", time.Since(t1)) // from the restart: includes the speaker's start
 }
@@ -239,17 +263,45 @@ func frrPathCommunities(t *testing.T, p netip.Prefix) []string {
 // addr.
 func lastReset(t *testing.T, addr netip.Addr) string {
 	t.Helper()
+	return routerNeighbor(t, addr).LastReset
+}
+
+// routerNeighbor is what the router says of its session with addr.
+type neighborView struct {
+	LastReset string `json:"lastResetDueTo"`
+	State     string `json:"bgpState"`
+}
+
+func routerNeighbor(t *testing.T, addr netip.Addr) neighborView {
+	t.Helper()
 	out, err := drv.Vtysh(ctxT(t), "show bgp neighbors "+addr.String()+" json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc map[string]struct {
-		LastReset string `json:"lastResetDueTo"`
-	}
+	var doc map[string]neighborView
 	if err := json.Unmarshal(out, &doc); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	return doc[addr.String()].LastReset
+	return doc[addr.String()]
+}
+
+// speakerReadyz asks node's speaker for /readyz (from the node itself) and
+// returns the HTTP status and the body.
+func speakerReadyz(t *testing.T, node string) (int, string) {
+	t.Helper()
+	addr, err := drv.NodeAddress(node, lab.IPv4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := fmt.Sprintf("http://%s/readyz", net.JoinHostPort(addr.String(), strconv.Itoa(lab.HealthPort)))
+	out, err := drv.Exec(ctxT(t), node, "curl", "-s", "-m", "2", "-w", "\n%{http_code}", url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	text := strings.TrimSpace(string(out))
+	i := strings.LastIndex(text, "\n")
+	n, _ := strconv.Atoi(text[i+1:])
+	return n, strings.TrimSpace(text[:max(i, 0)])
 }
 
 // serviceBGPStatus returns, per node, the prefixes and peers of the

@@ -27,13 +27,19 @@ func (s *Server) Start(ctx context.Context) error {
 // NeedLeaderElection is false: every replica serves its metrics.
 func (s *Server) NeedLeaderElection() bool { return false }
 
-// ServeHealth answers /healthz and /readyz with 200 on addr until ctx
-// ends: the process is up and its loops run in it.
-func ServeHealth(ctx context.Context, addr string) error {
+// ServeHealth answers /healthz with 200 on addr until ctx ends, and
+// /readyz with 200 while ready says so, else 503; both with ready's
+// explanation in the body.
+func ServeHealth(ctx context.Context, addr string, ready func() (bool, string)) error {
 	mux := http.NewServeMux()
-	ok := func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }
-	mux.HandleFunc("/healthz", ok)
-	mux.HandleFunc("/readyz", ok)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		ok, why := ready()
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_, _ = w.Write([]byte(why + "\n"))
+	})
 	return serve(ctx, addr, mux, "health")
 }
 

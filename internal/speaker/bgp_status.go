@@ -125,6 +125,28 @@ func (w *BGPStatusWriter) Set(d BGPDesired, problems map[string]string) {
 	}
 }
 
+// Waiting returns whether the writer has had the loop's desired state
+// (Set) and the sessions of it not established yet, by peer name, less
+// those the loop could not configure.
+func (w *BGPStatusWriter) Waiting() (known bool, waiting []string) {
+	w.mu.Lock()
+	peers := w.peers
+	w.mu.Unlock()
+	if peers == nil {
+		return false, nil
+	}
+	states := map[string]bgp.SessionState{}
+	for _, s := range w.Sessions.Sessions() {
+		states[s.Peer] = s
+	}
+	for name, pv := range peers {
+		if pv.problem == "" && states[name].State != bgp.StateEstablished {
+			waiting = append(waiting, name)
+		}
+	}
+	return true, waiting
+}
+
 // DefaultRouteRefresh is BGPStatusWriter.RouteRefresh's default.
 const DefaultRouteRefresh = time.Second
 

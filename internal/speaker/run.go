@@ -57,9 +57,12 @@ type Options struct {
 	BGPListenPort int
 
 	MetricsAddr string
-	HealthAddr  string
-	QPS         float32
-	Burst       int
+	// HealthAddr serves /healthz and /readyz (Readiness); ReadyBGPWait
+	// bounds how long /readyz waits for the BGP sessions.
+	HealthAddr   string
+	ReadyBGPWait time.Duration
+	QPS          float32
+	Burst        int
 }
 
 // DefaultOptions returns the defaults the flags start from.
@@ -72,6 +75,7 @@ func DefaultOptions() Options {
 		BGPListenPort:    179,
 		MetricsAddr:      ":7472",
 		HealthAddr:       ":7473",
+		ReadyBGPWait:     DefaultReadyBGPWait,
 		QPS:              50,
 		Burst:            100,
 	}
@@ -86,6 +90,8 @@ func (o Options) Validate() error {
 		return errors.New("namespace must be set")
 	case o.QPS <= 0 || o.Burst < 1:
 		return fmt.Errorf("qps (%v) and burst (%d) must be positive", o.QPS, o.Burst)
+	case o.ReadyBGPWait < 0:
+		return fmt.Errorf("ready BGP wait %s is negative", o.ReadyBGPWait)
 	case o.BGPListenPort < 0 || o.BGPListenPort > 65535:
 		return fmt.Errorf("BGP listen port %d is not 0..65535", o.BGPListenPort)
 	}
@@ -130,6 +136,7 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	if err := opts.Validate(); err != nil {
 		return err
 	}
+	start := time.Now()
 	cfg := rest.CopyConfig(restCfg)
 	cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
 	scheme, err := kube.NewScheme()
@@ -273,7 +280,8 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		g.run("metrics", func() error { return (&metrics.Server{Addr: opts.MetricsAddr, Registry: reg}).Start(mctx) })
 	}
 	if opts.HealthAddr != "0" && opts.HealthAddr != "" {
-		g.run("health", func() error { return metrics.ServeHealth(mctx, opts.HealthAddr) })
+		ready := &Readiness{Start: start, BGPWait: opts.ReadyBGPWait, L2Passed: loop.Passed, BGPSessions: bgpStatus.Waiting}
+		g.run("health", func() error { return metrics.ServeHealth(mctx, opts.HealthAddr, ready.Check) })
 	}
 	bgpCtx, stopBGP := context.WithCancel(ctx)
 	defer stopBGP()

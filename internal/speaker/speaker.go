@@ -87,6 +87,8 @@ type L2Loop struct {
 
 	// passNanos is how long the last pass took (BatchDelay).
 	passNanos atomic.Int64
+	// passed is set by the first full pass (Passed).
+	passed atomic.Bool
 	// settleUntil (Unix ns) is when a speaker that regained quorum stops
 	// waiting for the rest of the members (healSettle).
 	settleUntil atomic.Int64
@@ -168,6 +170,7 @@ func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	if snap.Config == nil {
+		l.passed.Store(true) // nothing to announce
 		return 0, nil
 	}
 	if l.Membership != nil && !l.Membership.Synced() {
@@ -315,6 +318,7 @@ func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 	if !changed && len(gained) == 0 && len(lost) == 0 && l.lastIfaces != nil && maps.EqualFunc(ifc.seen, l.lastIfaces, slices.Equal) {
 		// Nothing this node does changes: keep the responders, the
 		// claims and the status as they are.
+		l.passed.Store(true)
 		l.schedulePlans(gen, snap)
 		return 0, nil
 	}
@@ -389,9 +393,15 @@ func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 		l.lastIfaces = nil // try again in full
 		return 0, fmt.Errorf("responders: arp: %v, ndp: %v", errARP, errNDP)
 	}
+	l.passed.Store(true)
 	l.schedulePlans(gen, snap)
 	return 0, nil
 }
+
+// Passed reports whether a pass has gone through in full: with its
+// caches synced and, with memberlist, the membership, it has set the
+// responders, the claims and the status once.
+func (l *L2Loop) Passed() bool { return l.passed.Load() }
 
 // claimsOf is the claims of owned, sorted by IP.
 func claimsOf(owned map[netip.Addr]ownedIP) []election.Claim {
