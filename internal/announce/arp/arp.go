@@ -2,14 +2,11 @@ package arp
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
-	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
@@ -17,7 +14,6 @@ import (
 
 	"github.com/herald-lb/herald/internal/announce/ifaces"
 	"github.com/herald-lb/herald/internal/announce/internal/responder"
-	"github.com/herald-lb/herald/internal/metrics"
 )
 
 // ErrPermission is wrapped by the error Run returns when the raw socket
@@ -27,33 +23,26 @@ var ErrPermission = responder.ErrPermission
 // ErrStopped is returned by Reconcile once Run has returned.
 var ErrStopped = responder.ErrStopped
 
-// Options configure a Responder. Zero values take defaults.
-type Options struct {
-	Log     logr.Logger
-	Metrics *metrics.L2 // nil: not exported
-	// Gratuitous is how many rounds of gratuitous ARP (one request and one
-	// reply each) announce a newly taken address; default 3.
-	Gratuitous int
-	// GratuitousInterval is the time between rounds; default 200ms.
-	GratuitousInterval time.Duration
-	// Gate, if not nil, holds answers and announcements while it says no
-	// (see responder.Options.Gate).
-	Gate func(announce bool) bool
-	// OnConflict, if not nil, is told of another host claiming an
-	// address this node answers for: one that probes for it (ARP
-	// probe), at once; one that uses it (sends ARP from it), when it
-	// still does a moment later, so that handovers between nodes do not
-	// count. Called from a socket's reader: it must not block.
-	OnConflict func(Conflict)
-}
+// Options configure a Responder. Zero values take defaults. OnConflict
+// hears of a host that probes for an owned address (ARP probe) at once,
+// and of one that uses it (sends ARP from it) when it still does 2 s
+// later, so that handovers between nodes do not count.
+type Options = responder.Config
 
 // Conflict is another host claiming an address the responder answers for.
 type Conflict = responder.Conflict
 
-// Responder answers ARP for the addresses it is given.
-type Responder struct {
-	e *responder.Engine
-}
+// Responder answers ARP for the addresses it is given. Its Reconcile sets
+// the whole desired state (interface name -> IPv4 addresses answered on
+// it, other addresses ignored), idempotently: addresses new on an
+// interface are announced with gratuitous ARP, removed ones are no longer
+// answered when it returns. Run owns the per-interface sockets until its
+// context ends; it returns early with an error wrapping ErrPermission if a
+// socket cannot be opened for lack of privilege. Interfaces that are
+// missing or down are picked up as soon as they are up: the responder
+// watches the interfaces itself (rtnetlink), and reopens the socket of one
+// that went away and came back.
+type Responder = responder.Engine
 
 // New returns a Responder. It starts nothing; call Run.
 func New(opts Options) *Responder {
@@ -62,31 +51,7 @@ func New(opts Options) *Responder {
 
 // newResponder lets tests replace the sockets and the interface list.
 func newResponder(opts Options, l listenFunc, list func() ([]ifaces.Interface, error)) *Responder {
-	return &Responder{e: responder.New(protocol{listen: l}, responder.Options{
-		Log:                opts.Log,
-		Metrics:            opts.Metrics,
-		Gratuitous:         opts.Gratuitous,
-		GratuitousInterval: opts.GratuitousInterval,
-		Gate:               opts.Gate,
-		OnConflict:         opts.OnConflict,
-		Interfaces:         list,
-	})}
-}
-
-// Run owns the per-interface sockets until ctx ends, then closes them and
-// returns nil. It returns early with an error wrapping ErrPermission if a
-// socket cannot be opened for lack of privilege.
-func (r *Responder) Run(ctx context.Context) error { return r.e.Run(ctx) }
-
-// Reconcile sets the whole desired state: interface name -> IPv4 addresses
-// answered for on it (other addresses are ignored). It is idempotent.
-// Addresses new on an interface are announced with gratuitous ARP; removed
-// ones are no longer answered when it returns. Interfaces that are missing
-// or down are picked up as soon as they are up: the responder watches the
-// interfaces itself (rtnetlink), and reopens the socket of one that went
-// away and came back.
-func (r *Responder) Reconcile(desired map[string][]netip.Addr) error {
-	return r.e.Reconcile(desired)
+	return responder.NewFromConfig(protocol{listen: l}, opts, list)
 }
 
 // packetConn is the raw link-layer socket of one interface: whole Ethernet

@@ -2,20 +2,16 @@ package ndp
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/mdlayher/ndp"
 	"golang.org/x/net/ipv6"
 
 	"github.com/herald-lb/herald/internal/announce/ifaces"
 	"github.com/herald-lb/herald/internal/announce/internal/responder"
-	"github.com/herald-lb/herald/internal/metrics"
 )
 
 // ErrPermission is wrapped by the error Run returns when the raw socket
@@ -25,33 +21,27 @@ var ErrPermission = responder.ErrPermission
 // ErrStopped is returned by Reconcile once Run has returned.
 var ErrStopped = responder.ErrStopped
 
-// Options configure a Responder. Zero values take defaults.
-type Options struct {
-	Log     logr.Logger
-	Metrics *metrics.L2 // nil: not exported
-	// Gratuitous is how many unsolicited neighbor advertisements announce a
-	// newly taken address; default 3.
-	Gratuitous int
-	// GratuitousInterval is the time between them; default 200ms.
-	GratuitousInterval time.Duration
-	// Gate, if not nil, holds answers and announcements while it says no
-	// (see responder.Options.Gate).
-	Gate func(announce bool) bool
-	// OnConflict, if not nil, is told at once of another host probing
-	// for an address this node answers for (duplicate address
-	// detection; the answer tells it the address is in use). Its MAC is
-	// unknown: the probe does not carry it. Called from a socket's
-	// reader: it must not block.
-	OnConflict func(Conflict)
-}
+// Options configure a Responder. Zero values take defaults. OnConflict
+// hears at once of a host probing for an owned address (duplicate address
+// detection; the answer tells it the address is in use), its MAC unknown:
+// the probe does not carry it.
+type Options = responder.Config
 
 // Conflict is another host claiming an address the responder answers for.
 type Conflict = responder.Conflict
 
 // Responder answers neighbor solicitations for the addresses it is given.
-type Responder struct {
-	e *responder.Engine
-}
+// Its Reconcile sets the whole desired state (interface name -> IPv6
+// addresses answered on it, other addresses ignored), idempotently:
+// addresses new on an interface are announced with unsolicited neighbor
+// advertisements, removed ones are no longer answered when it returns. Run
+// owns the per-interface sockets until its context ends; it returns early
+// with an error wrapping ErrPermission if a socket cannot be opened for
+// lack of privilege. Interfaces that are missing, down or still without a
+// usable link-local address are picked up as soon as they are ready: the
+// responder watches the interfaces itself (rtnetlink), and reopens the
+// socket of one that went away and came back.
+type Responder = responder.Engine
 
 // New returns a Responder. It starts nothing; call Run.
 func New(opts Options) *Responder {
@@ -60,32 +50,7 @@ func New(opts Options) *Responder {
 
 // newResponder lets tests replace the sockets and the interface list.
 func newResponder(opts Options, l listenFunc, list func() ([]ifaces.Interface, error)) *Responder {
-	return &Responder{e: responder.New(protocol{listen: l}, responder.Options{
-		Log:                opts.Log,
-		Metrics:            opts.Metrics,
-		Gratuitous:         opts.Gratuitous,
-		GratuitousInterval: opts.GratuitousInterval,
-		Gate:               opts.Gate,
-		OnConflict:         opts.OnConflict,
-		Interfaces:         list,
-	})}
-}
-
-// Run owns the per-interface sockets until ctx ends, then closes them and
-// returns nil. It returns early with an error wrapping ErrPermission if a
-// socket cannot be opened for lack of privilege.
-func (r *Responder) Run(ctx context.Context) error { return r.e.Run(ctx) }
-
-// Reconcile sets the whole desired state: interface name -> IPv6 addresses
-// answered for on it (other addresses are ignored). It is idempotent.
-// Addresses new on an interface are announced with unsolicited neighbor
-// advertisements; removed ones are no longer answered when it returns.
-// Interfaces that are missing, down or still without a usable link-local
-// address are picked up as soon as they are ready: the responder watches
-// the interfaces itself (rtnetlink), and reopens the socket of one that
-// went away and came back.
-func (r *Responder) Reconcile(desired map[string][]netip.Addr) error {
-	return r.e.Reconcile(desired)
+	return responder.NewFromConfig(protocol{listen: l}, opts, list)
 }
 
 // packetConn is the ICMPv6 socket of one interface. *ndp.Conn satisfies

@@ -151,6 +151,37 @@ type Options struct {
 	OnConflict func(Conflict)
 }
 
+// Config is what the ARP and NDP responders take from their users
+// (arp.Options and ndp.Options are this type); the rest of Options is for
+// tests.
+type Config struct {
+	Log     logr.Logger
+	Metrics *metrics.L2 // nil: not exported
+	// Gratuitous is how many rounds of announcements (ARP: a gratuitous
+	// request and reply; NDP: an unsolicited advertisement) a newly
+	// taken address gets; default 3.
+	Gratuitous int
+	// GratuitousInterval is the time between rounds; default 200ms.
+	GratuitousInterval time.Duration
+	// Gate and OnConflict: see Options.
+	Gate       func(announce bool) bool
+	OnConflict func(Conflict)
+}
+
+// NewFromConfig returns an Engine for proto configured by c; list, when
+// not nil, replaces the interface list (tests).
+func NewFromConfig(proto Protocol, c Config, list func() ([]ifaces.Interface, error)) *Engine {
+	return New(proto, Options{
+		Log:                c.Log,
+		Metrics:            c.Metrics,
+		Gratuitous:         c.Gratuitous,
+		GratuitousInterval: c.GratuitousInterval,
+		Gate:               c.Gate,
+		OnConflict:         c.OnConflict,
+		Interfaces:         list,
+	})
+}
+
 // Engine answers for addresses on interfaces through a Protocol. See the
 // package documentation for its invariants.
 type Engine struct {
