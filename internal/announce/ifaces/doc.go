@@ -2,8 +2,9 @@
 // responders and decides which of them to answer on.
 //
 // List and Watch are the parts that touch the system. List: one link dump
-// (net.Interfaces), one address dump (rtnetlink RTM_GETADDR through the
-// standard library) and one stat of /sys/class/net/NAME/master per
+// (net.Interfaces), one address dump (rtnetlink RTM_GETADDR on a socket of
+// its own, read as it comes and parsed without allocating per address: a
+// node with kube-proxy's IPVS mode has one per Service) and one stat of /sys/class/net/NAME/master per
 // interface, all in the caller's network namespace (and /sys as mounted
 // for it). Watch: rtnetlink notifications of links and addresses; it
 // keeps every interface's usable addresses (one dump, then the

@@ -180,87 +180,160 @@ func noARP(name string) (bool, error) {
 // dumpAddrs returns the usable addresses of every interface, by index, from
 // one RTM_GETADDR dump.
 func dumpAddrs() (map[int][]netip.Addr, error) {
-	msgs, err := dumpAddrMsgs(syscall.AF_UNSPEC)
-	if err != nil {
-		return nil, err
-	}
-	return parseAddrs(msgs)
-}
-
-// dumpAddrMsgs dumps the addresses of family (AF_UNSPEC: all).
-func dumpAddrMsgs(family int) ([]syscall.NetlinkMessage, error) {
-	rib, err := syscall.NetlinkRIB(syscall.RTM_GETADDR, family)
-	if err != nil {
-		return nil, err
-	}
-	return syscall.ParseNetlinkMessage(rib)
-}
-
-// parseAddrs turns the messages of an address dump into usable addresses
-// by interface index.
-func parseAddrs(msgs []syscall.NetlinkMessage) (map[int][]netip.Addr, error) {
 	out := map[int][]netip.Addr{}
-	err := eachAddr(msgs, func(_ *syscall.NetlinkMessage, index int, addr netip.Addr, usable bool) {
-		if usable {
-			out[index] = append(out[index], addr)
-		}
-	})
+	err := eachAddrMsg(syscall.AF_UNSPEC, func(a addrInfo) { addUsable(out, a) })
 	return out, err
 }
 
-// eachAddr calls f with every address message (RTM_NEWADDR) of a dump,
-// parsed by parseAddr.
-func eachAddr(msgs []syscall.NetlinkMessage, f func(m *syscall.NetlinkMessage, index int, addr netip.Addr, usable bool)) error {
-	for i := range msgs {
-		m := &msgs[i]
-		if m.Header.Type != syscall.RTM_NEWADDR {
-			continue
+// addUsable adds a to out (usable addresses by index) if it is usable.
+func addUsable(out map[int][]netip.Addr, a addrInfo) {
+	if a.usable {
+		out[a.index] = append(out[a.index], a.addr)
+	}
+}
+
+// eachAddrMsg dumps the addresses of family and calls f with each as it
+// is read: it holds one read's worth at a time and allocates nothing per
+// address (ten thousand addresses make a megabyte
+// of messages).
+func eachAddrMsg(family int, f func(a addrInfo)) error {
+	fd, err := syscall.Socket(syscall.AF_NETLINK, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC, syscall.NETLINK_ROUTE)
+	if err != nil {
+		return os.NewSyscallError("socket", err)
+	}
+	defer syscall.Close(fd)
+	kernel := &syscall.SockaddrNetlink{Family: syscall.AF_NETLINK}
+	if err := syscall.Bind(fd, &syscall.SockaddrNetlink{Family: syscall.AF_NETLINK}); err != nil {
+		return os.NewSyscallError("bind", err)
+	}
+	const seq = 1
+	// struct nlmsghdr, then struct rtgenmsg (the family, padded to 4).
+	req := make([]byte, syscall.NLMSG_HDRLEN+syscall.SizeofRtGenmsg+3)
+	binary.NativeEndian.PutUint32(req[0:4], uint32(len(req)))
+	binary.NativeEndian.PutUint16(req[4:6], syscall.RTM_GETADDR)
+	binary.NativeEndian.PutUint16(req[6:8], syscall.NLM_F_REQUEST|syscall.NLM_F_DUMP)
+	binary.NativeEndian.PutUint32(req[8:12], seq)
+	req[syscall.NLMSG_HDRLEN] = byte(family)
+	if err := syscall.Sendto(fd, req, 0, kernel); err != nil {
+		return os.NewSyscallError("sendto", err)
+	}
+	buf := make([]byte, 64<<10)
+	each := func(h syscall.NlMsghdr, data []byte) (bool, error) {
+		if h.Seq != seq {
+			return false, nil
 		}
-		index, addr, usable, err := parseAddr(m)
+		switch h.Type {
+		case syscall.NLMSG_DONE:
+			return true, nil
+		case syscall.NLMSG_ERROR:
+			if len(data) >= 4 {
+				if errno := -int32(binary.NativeEndian.Uint32(data[:4])); errno != 0 {
+					return true, os.NewSyscallError("address dump", syscall.Errno(errno))
+				}
+			}
+			return true, nil
+		case syscall.RTM_NEWADDR:
+			a, err := parseAddrData(data)
+			if err != nil {
+				return true, err
+			}
+			f(a)
+		}
+		return false, nil
+	}
+	for {
+		n, _, err := syscall.Recvfrom(fd, buf, 0)
 		if err != nil {
+			return os.NewSyscallError("recvfrom", err)
+		}
+		if done, err := netlinkMsgs(buf[:n], each); done || err != nil {
 			return err
 		}
-		f(m, index, addr, usable)
 	}
-	return nil
 }
 
 // parseAddr reads an address message (RTM_NEWADDR or RTM_DELADDR): the
 // interface index, the address, and whether it is usable (not tentative,
 // DAD not failed). An invalid address is never usable.
 func parseAddr(m *syscall.NetlinkMessage) (index int, addr netip.Addr, usable bool, err error) {
-	if len(m.Data) < syscall.SizeofIfAddrmsg {
-		return 0, netip.Addr{}, false, fmt.Errorf("short address message (%d bytes)", len(m.Data))
+	a, err := parseAddrData(m.Data)
+	return a.index, a.addr, a.usable, err
+}
+
+// addrInfo is what an address message says.
+type addrInfo struct {
+	index  int
+	addr   netip.Addr
+	usable bool
+	scope  uint8
+}
+
+// parseAddrData reads the payload of an address message without
+// allocating (ten thousand addresses are read at a time).
+func parseAddrData(data []byte) (addrInfo, error) {
+	if len(data) < syscall.SizeofIfAddrmsg {
+		return addrInfo{}, fmt.Errorf("short address message (%d bytes)", len(data))
 	}
 	// struct ifaddrmsg: family, prefixlen, flags, scope (one byte each),
-	// then the interface index in host byte order.
-	flags := uint32(m.Data[2])
-	index = int(binary.NativeEndian.Uint32(m.Data[4:8]))
-	attrs, err := syscall.ParseNetlinkRouteAttr(m)
-	if err != nil {
-		return 0, netip.Addr{}, false, err
-	}
+	// then the interface index in host byte order; then attributes.
+	a := addrInfo{index: int(binary.NativeEndian.Uint32(data[4:8])), scope: data[3]}
+	flags := uint32(data[2])
 	var local, address netip.Addr
-	for _, a := range attrs {
-		switch a.Attr.Type {
+	for b := data[syscall.SizeofIfAddrmsg:]; len(b) > 0; {
+		// struct rtattr: length (header included), type; value; padded
+		// to 4 bytes.
+		if len(b) < syscall.SizeofRtAttr {
+			return addrInfo{}, syscall.EINVAL
+		}
+		l := int(binary.NativeEndian.Uint16(b[0:2]))
+		if l < syscall.SizeofRtAttr || l > len(b) {
+			return addrInfo{}, syscall.EINVAL
+		}
+		v := b[syscall.SizeofRtAttr:l]
+		switch binary.NativeEndian.Uint16(b[2:4]) {
 		case syscall.IFA_LOCAL:
-			local, _ = netip.AddrFromSlice(a.Value)
+			local, _ = netip.AddrFromSlice(v)
 		case syscall.IFA_ADDRESS:
-			address, _ = netip.AddrFromSlice(a.Value)
+			address, _ = netip.AddrFromSlice(v)
 		case ifaFlags:
-			if len(a.Value) == 4 {
-				flags = binary.NativeEndian.Uint32(a.Value)
+			if len(v) == 4 {
+				flags = binary.NativeEndian.Uint32(v)
 			}
 		}
+		b = b[min(len(b), (l+syscall.RTA_ALIGNTO-1)&^(syscall.RTA_ALIGNTO-1)):]
 	}
 	// On point-to-point links IFA_ADDRESS is the peer's; IFA_LOCAL, when
 	// present, is ours.
-	addr = address
+	a.addr = address
 	if local.IsValid() {
-		addr = local
+		a.addr = local
 	}
-	addr = addr.Unmap()
-	return index, addr, addr.IsValid() && flags&(ifaFlagTentative|ifaFlagDADFailed) == 0, nil
+	a.addr = a.addr.Unmap()
+	a.usable = a.addr.IsValid() && flags&(ifaFlagTentative|ifaFlagDADFailed) == 0
+	return a, nil
+}
+
+// netlinkMsgs calls f with the header and payload of each message in b
+// (one read from a netlink socket) without allocating; a malformed
+// message ends it with an error.
+func netlinkMsgs(b []byte, f func(h syscall.NlMsghdr, data []byte) (stop bool, err error)) (stop bool, err error) {
+	for len(b) >= syscall.NLMSG_HDRLEN {
+		h := syscall.NlMsghdr{
+			Len:   binary.NativeEndian.Uint32(b[0:4]),
+			Type:  binary.NativeEndian.Uint16(b[4:6]),
+			Flags: binary.NativeEndian.Uint16(b[6:8]),
+			Seq:   binary.NativeEndian.Uint32(b[8:12]),
+			Pid:   binary.NativeEndian.Uint32(b[12:16]),
+		}
+		if h.Len < syscall.NLMSG_HDRLEN || int(h.Len) > len(b) {
+			return false, syscall.EINVAL
+		}
+		if stop, err := f(h, b[syscall.NLMSG_HDRLEN:h.Len]); stop || err != nil {
+			return stop, err
+		}
+		b = b[min(len(b), (int(h.Len)+syscall.NLMSG_ALIGNTO-1)&^(syscall.NLMSG_ALIGNTO-1)):]
+	}
+	return false, nil
 }
 
 // addrKinds is what List reports of an interface's addresses.

@@ -112,7 +112,7 @@ func flagsAttr(f uint32) attr {
 	return attr{ifaFlags, binary.NativeEndian.AppendUint32(nil, f)}
 }
 
-func TestParseAddrs(t *testing.T) {
+func TestParseAddrData(t *testing.T) {
 	msgs := []syscall.NetlinkMessage{
 		addrMsg(syscall.AF_INET, 0, 2, addrAttr(syscall.IFA_ADDRESS, "172.31.250.1"), addrAttr(syscall.IFA_LOCAL, "172.31.250.1")),
 		// Point-to-point: IFA_ADDRESS is the peer, IFA_LOCAL ours.
@@ -126,20 +126,27 @@ func TestParseAddrs(t *testing.T) {
 		// Not an address message.
 		{Header: syscall.NlMsghdr{Type: syscall.NLMSG_DONE}, Data: []byte{0, 0, 0, 0}},
 	}
-	got, err := parseAddrs(msgs)
-	if err != nil {
-		t.Fatal(err)
+	got := map[int][]netip.Addr{}
+	for _, m := range msgs {
+		if m.Header.Type != syscall.RTM_NEWADDR {
+			continue
+		}
+		a, err := parseAddrData(m.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addUsable(got, a)
 	}
 	want := map[int][]netip.Addr{
 		2: {netip.MustParseAddr("172.31.250.1"), netip.MustParseAddr("fe80::1"), netip.MustParseAddr("fd00:31:250::1")},
 		3: {netip.MustParseAddr("10.0.0.1")},
 	}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
-		t.Errorf("parseAddrs (-want +got):\n%s", diff)
+		t.Errorf("parseAddrData (-want +got):\n%s", diff)
 	}
 
 	short := syscall.NetlinkMessage{Header: syscall.NlMsghdr{Type: syscall.RTM_NEWADDR}, Data: []byte{2, 24}}
-	if _, err := parseAddrs([]syscall.NetlinkMessage{short}); err == nil {
+	if _, err := parseAddrData(short.Data); err == nil {
 		t.Error("short message: want an error")
 	}
 }

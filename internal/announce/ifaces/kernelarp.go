@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -61,20 +62,29 @@ func (s ARPState) KernelAnswers(iface string, target netip.Addr) bool {
 	return true
 }
 
-// ReadARPState reads the namespace's IPv4 addresses (one RTM_GETADDR dump)
-// and the effective arp_ignore of the interfaces named.
+// ReadARPState reads the effective arp_ignore of the interfaces named and
+// the namespace's IPv4 addresses that can matter for them (one RTM_GETADDR
+// dump, read as it comes): all of them, or, when every one of the
+// interfaces answers only for its own addresses or for none (arp_ignore
+// 1, 2, 8: the usual case, strict ARP), only theirs. A node with
+// kube-proxy's IPVS mode has every Service address on kube-ipvs0, so the
+// usual case keeps two addresses, not ten thousand.
 func ReadARPState(names []string) (ARPState, error) {
-	s := ARPState{Ignore: make(map[string]int, len(names))}
+	s := ARPState{Ignore: make(map[string]int, len(names)), Addrs: map[netip.Addr]AddrPlace{}}
 	all, err := readARPIgnore("all")
 	if err != nil {
 		return ARPState{}, err
 	}
+	ownOnly := true
 	for _, n := range names {
 		v, err := readARPIgnore(n)
 		if err != nil {
 			return ARPState{}, err
 		}
 		s.Ignore[n] = max(all, v)
+		if v := s.Ignore[n]; v != 1 && v != 2 && v != 8 {
+			ownOnly = false
+		}
 	}
 	links, err := net.Interfaces()
 	if err != nil {
@@ -82,13 +92,15 @@ func ReadARPState(names []string) (ARPState, error) {
 	}
 	byIndex := make(map[int]string, len(links))
 	for _, l := range links {
-		byIndex[l.Index] = l.Name
+		if !ownOnly || slices.Contains(names, l.Name) {
+			byIndex[l.Index] = l.Name
+		}
 	}
-	msgs, err := dumpAddrMsgs(syscall.AF_INET)
-	if err != nil {
-		return ARPState{}, fmt.Errorf("list addresses: %w", err)
-	}
-	s.Addrs, err = parseIPv4Places(msgs, byIndex)
+	err = eachAddrMsg(syscall.AF_INET, func(a addrInfo) {
+		if name, ok := byIndex[a.index]; ok && a.addr.Is4() {
+			s.Addrs[a.addr] = AddrPlace{Iface: name, HostScope: a.scope == rtScopeHost}
+		}
+	})
 	if err != nil {
 		return ARPState{}, fmt.Errorf("list addresses: %w", err)
 	}
@@ -97,18 +109,6 @@ func ReadARPState(names []string) (ARPState, error) {
 
 // rtScopeHost is RT_SCOPE_HOST, an address's scope in struct ifaddrmsg.
 const rtScopeHost = 254
-
-// parseIPv4Places turns an address dump into IPv4 addresses by place;
-// names maps interface indexes to names.
-func parseIPv4Places(msgs []syscall.NetlinkMessage, names map[int]string) (map[netip.Addr]AddrPlace, error) {
-	out := map[netip.Addr]AddrPlace{}
-	err := eachAddr(msgs, func(m *syscall.NetlinkMessage, index int, addr netip.Addr, _ bool) {
-		if addr.Is4() {
-			out[addr] = AddrPlace{Iface: names[index], HostScope: m.Data[3] == rtScopeHost}
-		}
-	})
-	return out, err
-}
 
 // procConf is where the kernel keeps per-interface IPv4 settings.
 const procConf = "/proc/sys/net/ipv4/conf"

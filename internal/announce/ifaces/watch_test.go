@@ -86,3 +86,63 @@ func TestAddrTracker(t *testing.T) {
 		t.Errorf("lo holds %d addresses, want 1000", n)
 	}
 }
+
+// referenceParseAddr reads an address message with the standard library's
+// attribute parser, independently of parseAddrData (which the standard
+// library's parser can panic on: not ok then).
+func referenceParseAddr(data []byte) (a addrInfo, ok bool) {
+	defer func() {
+		if recover() != nil {
+			a, ok = addrInfo{}, false
+		}
+	}()
+	m := syscall.NetlinkMessage{Header: syscall.NlMsghdr{Type: syscall.RTM_NEWADDR}, Data: data}
+	if len(data) < syscall.SizeofIfAddrmsg {
+		return addrInfo{}, false
+	}
+	attrs, err := syscall.ParseNetlinkRouteAttr(&m)
+	if err != nil {
+		return addrInfo{}, false
+	}
+	a = addrInfo{index: int(binary.NativeEndian.Uint32(data[4:8])), scope: data[3]}
+	flags := uint32(data[2])
+	var local, address netip.Addr
+	for _, at := range attrs {
+		switch at.Attr.Type {
+		case syscall.IFA_LOCAL:
+			local, _ = netip.AddrFromSlice(at.Value)
+		case syscall.IFA_ADDRESS:
+			address, _ = netip.AddrFromSlice(at.Value)
+		case ifaFlags:
+			if len(at.Value) == 4 {
+				flags = binary.NativeEndian.Uint32(at.Value)
+			}
+		}
+	}
+	a.addr = address
+	if local.IsValid() {
+		a.addr = local
+	}
+	a.addr = a.addr.Unmap()
+	a.usable = a.addr.IsValid() && flags&(ifaFlagTentative|ifaFlagDADFailed) == 0
+	return a, true
+}
+
+// FuzzParseAddrData: the allocation-free parser reads what the standard
+// library's parser reads, and never panics.
+func FuzzParseAddrData(f *testing.F) {
+	f.Add(v4(2, "172.31.255.11").Data)
+	f.Add(v6(3, 0x40, "fd00::1").Data)
+	f.Add(addrMsg(syscall.AF_INET6, 0, 1, addrAttr(syscall.IFA_ADDRESS, "fd00::2"), addrAttr(syscall.IFA_LOCAL, "fd00::3")).Data)
+	f.Add([]byte{2, 32, 0, 254, 1, 0, 0, 0, 3, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := parseAddrData(data)
+		want, ok := referenceParseAddr(data)
+		if ok && err == nil && got != want {
+			t.Fatalf("parseAddrData = %+v, the standard library's parser reads %+v", got, want)
+		}
+		if len(data) < syscall.SizeofIfAddrmsg && err == nil {
+			t.Fatal("a short message read")
+		}
+	})
+}
