@@ -220,13 +220,28 @@ func TestL2Failover(t *testing.T) {
 					t.Fatal(err)
 				}
 				kind := map[lab.Family]string{lab.IPv4: "gratuitous ARP", lab.IPv6: "unsolicited neighbor advertisement"}[fam]
+				var first lab.L2Packet
 				eventually(t, 3*time.Second, fmt.Sprintf("tcpdump on the L2 client sees a %s for %s from %s (%s)", kind, ip, newOwner, mac), func() (bool, string) {
 					p, ok := lab.FirstAnnouncement(capture.Packets(), ip, mac.String(), t0)
 					if ok {
+						first = p
 						t.Logf("first %s from %s after %s", kind, newOwner, p.Time.Sub(t0).Round(time.Millisecond))
 					}
 					return ok, fmt.Sprintf("%d ARP/ICMPv6 packets captured, none announces %s from %s", len(capture.Packets()), ip, mac)
 				})
+				if f.graceful {
+					// On its way out the old owner announces nothing more:
+					// an announcement still due from when it took the
+					// address would pull the client back to it.
+					time.Sleep(time.Second) // past any announcement still due
+					oldMAC, err := drv.NodeMAC(ctx, old)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if p, ok := lab.FirstAnnouncement(capture.Packets(), ip, oldMAC.String(), first.Time); ok {
+						t.Errorf("%s, leaving, announced %s %s after %s took it over", old, ip, p.Time.Sub(first.Time).Round(time.Millisecond), newOwner)
+					}
+				}
 
 				if loop != nil {
 					time.Sleep(time.Second)

@@ -47,6 +47,7 @@ type Hold struct {
 	// when open.
 	gen, held atomic.Uint64
 	quorum    atomic.Bool
+	leaving   atomic.Bool
 	once      sync.Once
 }
 
@@ -103,7 +104,7 @@ func (h *Hold) hold() {
 }
 
 // Gate is the responders' gate: false while held; for announcements also
-// false without quorum.
+// false without quorum and once leaving.
 func (h *Hold) Gate(announce bool) bool {
 	h.init()
 	if last := h.lastTick.Load(); last != 0 && time.Since(h.start)-time.Duration(last) > h.Threshold+h.Tick {
@@ -116,8 +117,12 @@ func (h *Hold) Gate(announce bool) bool {
 	if h.held.Load() != 0 {
 		return false
 	}
-	return !announce || h.quorum.Load()
+	return !announce || h.quorum.Load() && !h.leaving.Load()
 }
+
+// Leave closes the gate to announcements for good, answers staying open:
+// the speaker is handing its addresses over on its way out.
+func (h *Hold) Leave() { h.leaving.Store(true) }
 
 // Held returns the hold to release after resynchronizing, 0 when open.
 func (h *Hold) Held() uint64 { return h.held.Load() }

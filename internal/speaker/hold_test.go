@@ -62,3 +62,15 @@ func TestHold(t *testing.T) {
 		t.Errorf("OnHold called %d times, want 2", kicks.Load())
 	}
 }
+
+// TestHoldLeave: a speaker on its way out keeps answering but announces
+// nothing more.
+func TestHoldLeave(t *testing.T) {
+	h := &Hold{}
+	h.init()
+	h.check()
+	h.Leave()
+	if !h.Gate(false) || h.Gate(true) {
+		t.Fatalf("leaving: answers %v, announcements %v; want answers only", h.Gate(false), h.Gate(true))
+	}
+}

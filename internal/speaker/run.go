@@ -318,7 +318,10 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		return runMembership(memberCtx, c, members, opts, changed, log)
 	})
 	// Shutdown order: leave memberlist first (the others take over and
-	// announce at once), keep answering a moment, then stop.
+	// announce at once), keep answering a moment, then stop. From the
+	// start of it this node announces nothing more: a gratuitous
+	// announcement still due (an address taken a moment ago) would pull
+	// clients back from the node that took over.
 	select {
 	case <-ctx.Done():
 	case err := <-g.errc:
@@ -326,6 +329,7 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		stopAll()
 		return err
 	}
+	hold.Leave()
 	stopMembers()
 	waitHandover(300 * time.Millisecond)
 	stopAll()
