@@ -455,16 +455,13 @@ func (l *interfaceList) Resolve(wanted []string) []string {
 func (l *interfaceList) arpInterfaces() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []string
-	for _, name := range ifaces.Default(l.list) {
-		for _, i := range l.list {
-			if i.Name == name && i.HasIPv4 {
-				out = append(out, name)
-				break
-			}
+	var v4 []ifaces.Interface
+	for _, i := range l.list {
+		if i.HasIPv4 {
+			v4 = append(v4, i)
 		}
 	}
-	return out
+	return ifaces.Default(v4)
 }
 
 // LinkUp implements Interfaces.

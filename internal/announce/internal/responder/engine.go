@@ -668,13 +668,15 @@ func (l *link) setOwned(want addrSet, now time.Time) {
 		}
 		delete(l.owned, a)
 		delete(l.due, a)
-		for k := range l.conflicts {
-			if k.ip == a {
-				delete(l.conflicts, k)
-			}
-		}
 		if err := l.conn.Leave(a); err != nil {
 			l.log.Error(err, "leaving multicast group failed", "ip", a)
+		}
+	}
+	// Claims of addresses no longer answered go with them (one walk of
+	// the table, not one per address: a handover removes thousands).
+	for k := range l.conflicts {
+		if _, ok := want[k.ip]; !ok {
+			delete(l.conflicts, k)
 		}
 	}
 	added := false
