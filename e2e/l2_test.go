@@ -16,9 +16,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	"github.com/herald-lb/herald/e2e/lab"
 )
 
@@ -81,15 +78,8 @@ type assigned struct {
 
 func nodeAssignedEvents(t *testing.T, svcName string) assigned {
 	t.Helper()
-	var list corev1.EventList
-	if err := cl.List(ctxT(t), &list, client.InNamespace(testNS)); err != nil {
-		t.Fatalf("list events: %v", err)
-	}
 	var a assigned
-	for _, e := range list.Items {
-		if e.Reason != "nodeAssigned" || e.InvolvedObject.Kind != "Service" || e.InvolvedObject.Name != svcName {
-			continue
-		}
+	for _, e := range eventsAbout(t, testNS, "Service", svcName, "nodeAssigned") {
 		n := max(1, int(e.Count))
 		if e.Series != nil {
 			n = max(n, int(e.Series.Count))

@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	"github.com/herald-lb/herald/e2e/lab"
 )
 
@@ -75,15 +72,9 @@ func TestL2AddressConflict(t *testing.T) {
 // serviceEvents returns the messages of the Service's events of reason.
 func serviceEvents(t *testing.T, svcName, reason string) []string {
 	t.Helper()
-	var list corev1.EventList
-	if err := cl.List(ctxT(t), &list, client.InNamespace(testNS)); err != nil {
-		t.Fatalf("list events: %v", err)
-	}
 	var out []string
-	for _, e := range list.Items {
-		if e.Reason == reason && e.InvolvedObject.Kind == "Service" && e.InvolvedObject.Name == svcName {
-			out = append(out, e.Message)
-		}
+	for _, e := range eventsAbout(t, testNS, "Service", svcName, reason) {
+		out = append(out, e.Message)
 	}
 	slices.Sort(out)
 	return out

@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	"github.com/herald-lb/herald/e2e/lab"
 )
 
@@ -93,17 +90,13 @@ func TestL2KernelARP(t *testing.T) {
 // "node: message".
 func nodeEvents(t *testing.T, reason string, since time.Time) []string {
 	t.Helper()
-	var list corev1.EventList
-	if err := cl.List(ctxT(t), &list, client.InNamespace("default")); err != nil {
-		t.Fatalf("list events: %v", err)
-	}
 	var out []string
-	for _, e := range list.Items {
+	for _, e := range eventsAbout(t, "default", "Node", "", reason) {
 		when := e.LastTimestamp.Time
 		if e.Series != nil {
 			when = e.Series.LastObservedTime.Time
 		}
-		if e.Reason == reason && e.InvolvedObject.Kind == "Node" && !when.Before(since) {
+		if !when.Before(since) {
 			out = append(out, e.InvolvedObject.Name+": "+e.Message)
 		}
 	}

@@ -246,6 +246,23 @@ func requireNetnsLab(t *testing.T, why string) *lab.Lab {
 	return l
 }
 
+// eventsAbout lists the events in ns of reason about objects of kind
+// named name (any name when empty).
+func eventsAbout(t *testing.T, ns, kind, name, reason string) []corev1.Event {
+	t.Helper()
+	var list corev1.EventList
+	if err := cl.List(ctxT(t), &list, client.InNamespace(ns)); err != nil {
+		t.Fatalf("list events: %v", err)
+	}
+	var out []corev1.Event
+	for _, e := range list.Items {
+		if e.Reason == reason && e.InvolvedObject.Kind == kind && (name == "" || e.InvolvedObject.Name == name) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
