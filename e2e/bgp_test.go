@@ -131,7 +131,8 @@ func TestBGPGracefulShutdown(t *testing.T) {
 	figure(t, "bgp-restart-nexthop-back-ipv4", time.Since(t1)) // from the restart: includes the speaker's start
 }
 
-// setupBGP creates the peers (the router, per family), the BGP pool and
+// setupBGP creates the peers (the router, per family: the IPv4 one with
+// its peerASN, the IPv6 one with dynamicASN external), the BGP pool and
 // its BGPAdvertisement (with a community and a large community), removed
 // when the test ends, and waits until every node's sessions are up.
 func setupBGP(t *testing.T) {
@@ -141,7 +142,7 @@ func setupBGP(t *testing.T) {
 		&v1beta1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: peerBGPv4, Namespace: v1beta1.Namespace},
 			Spec: v1beta1.BGPPeerSpec{MyASN: r.NodeASN, PeerASN: r.ASN, PeerAddress: r.IPv4.String()}},
 		&v1beta1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: peerBGPv6, Namespace: v1beta1.Namespace},
-			Spec: v1beta1.BGPPeerSpec{MyASN: r.NodeASN, PeerASN: r.ASN, PeerAddress: r.IPv6.String()}},
+			Spec: v1beta1.BGPPeerSpec{MyASN: r.NodeASN, DynamicASN: v1beta1.DynamicASNExternal, PeerAddress: r.IPv6.String()}},
 		&v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: poolBGP, Namespace: v1beta1.Namespace},
 			Spec: v1beta1.IPAddressPoolSpec{Addresses: plan.BGP.Addresses(), AutoAssign: ptr.To(false)}},
 		&v1beta1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: poolBGP, Namespace: v1beta1.Namespace},
@@ -159,27 +160,29 @@ func setupBGP(t *testing.T) {
 }
 
 // waitSessions waits until every node reports its sessions with both
-// peers Established in its BGPSessionStatus objects.
+// peers Established in its BGPSessionStatus objects, with the router's AS
+// (for the dynamic peer, learned from the router's OPEN).
 func waitSessions(t *testing.T) {
 	t.Helper()
+	asn := drv.Router().ASN
 	eventually(t, 30*time.Second, "every node's BGPSessionStatus is Established", func() (bool, string) {
 		var list v1beta1.BGPSessionStatusList
 		if err := cl.List(context.Background(), &list, client.InNamespace(v1beta1.Namespace)); err != nil {
 			return false, err.Error()
 		}
-		state := map[string]v1beta1.BGPSessionState{}
+		status := map[string]v1beta1.BGPSessionStatusStatus{}
 		for _, s := range list.Items {
-			state[s.Status.Node+"/"+s.Status.Peer] = s.Status.State
+			status[s.Status.Node+"/"+s.Status.Peer] = s.Status
 		}
 		var missing []string
 		for _, n := range drv.NodeNames() {
 			for _, p := range []string{peerBGPv4, peerBGPv6} {
-				if st := state[n+"/"+p]; st != "Established" {
-					missing = append(missing, fmt.Sprintf("%s/%s=%q", n, p, st))
+				if st := status[n+"/"+p]; st.State != "Established" || st.PeerASN != asn {
+					missing = append(missing, fmt.Sprintf("%s/%s=%q AS %d", n, p, st.State, st.PeerASN))
 				}
 			}
 		}
-		return len(missing) == 0, "not established: " + strings.Join(missing, " ")
+		return len(missing) == 0, fmt.Sprintf("not established with AS %d: %s", asn, strings.Join(missing, " "))
 	})
 }
 

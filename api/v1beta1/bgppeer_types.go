@@ -10,10 +10,17 @@ type BGPPeerSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=4294967295
 	MyASN uint32 `json:"myASN"`
-	// PeerASN is the router's AS number; equal to myASN for iBGP.
+	// PeerASN is the router's AS number; equal to myASN for iBGP. Set
+	// exactly one of peerASN and dynamicASN.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=4294967295
-	PeerASN uint32 `json:"peerASN"`
+	// +optional
+	PeerASN uint32 `json:"peerASN,omitempty"`
+	// DynamicASN takes the router's AS number from its OPEN message
+	// instead of peerASN: "internal" accepts only myASN (iBGP), "external"
+	// any other AS (eBGP). Set exactly one of peerASN and dynamicASN.
+	// +optional
+	DynamicASN DynamicASNMode `json:"dynamicASN,omitempty"`
 	// PeerAddress is the router's IPv4 or IPv6 address.
 	// +kubebuilder:validation:MinLength=1
 	PeerAddress string `json:"peerAddress"`
@@ -63,6 +70,18 @@ type BGPPeerSpec struct {
 	EnableGracefulRestart bool `json:"enableGracefulRestart,omitempty"`
 }
 
+// DynamicASNMode says which AS numbers a peer without peerASN may have.
+// +kubebuilder:validation:Enum=internal;external
+type DynamicASNMode string
+
+// Dynamic AS modes.
+const (
+	// DynamicASNInternal accepts a router whose AS is myASN.
+	DynamicASNInternal DynamicASNMode = "internal"
+	// DynamicASNExternal accepts a router whose AS is not myASN.
+	DynamicASNExternal DynamicASNMode = "external"
+)
+
 // SecretReference names a Secret in Herald's namespace.
 type SecretReference struct {
 	// +kubebuilder:validation:MinLength=1
@@ -78,6 +97,7 @@ type SecretReference struct {
 // +kubebuilder:resource:shortName=bgppeer
 // +kubebuilder:printcolumn:name="Address",type=string,JSONPath=`.spec.peerAddress`
 // +kubebuilder:printcolumn:name="ASN",type=integer,JSONPath=`.spec.peerASN`
+// +kubebuilder:printcolumn:name="Dynamic ASN",type=string,JSONPath=`.spec.dynamicASN`,priority=1
 // +kubebuilder:printcolumn:name="My ASN",type=integer,JSONPath=`.spec.myASN`
 // +kubebuilder:printcolumn:name="Valid",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].status`
 type BGPPeer struct {

@@ -96,6 +96,10 @@ type BGPSessionStatusStatus struct {
 	Peer        string          `json:"peer,omitempty"`
 	PeerAddress string          `json:"peerAddress,omitempty"`
 	State       BGPSessionState `json:"state,omitempty"`
+	// PeerASN is the AS number the router sent in its OPEN message, once
+	// the session was established.
+	// +optional
+	PeerASN uint32 `json:"peerASN,omitempty"`
 	// LastTransitionTime is when State last changed.
 	// +optional
 	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`
@@ -115,6 +119,7 @@ type BGPSessionStatusStatus struct {
 // +kubebuilder:printcolumn:name="Peer",type=string,JSONPath=`.status.peer`
 // +kubebuilder:printcolumn:name="Address",type=string,JSONPath=`.status.peerAddress`
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
+// +kubebuilder:printcolumn:name="Peer ASN",type=integer,JSONPath=`.status.peerASN`,priority=1
 // +kubebuilder:printcolumn:name="Prefixes",type=integer,JSONPath=`.status.advertisedPrefixes`
 type BGPSessionStatus struct {
 	metav1.TypeMeta   `json:",inline"`

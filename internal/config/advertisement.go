@@ -164,8 +164,12 @@ func (b *builder) bgpAdvertisement(cfg *model.Config, e entry[v1beta1.BGPAdverti
 			// in any order, so a missing peer is simply not advertised to.
 			continue
 		}
-		if p := peers.valid[name]; p != nil && p.MyASN != p.ASN && spec.LocalPref != 0 {
-			b.add(o, "spec.localPref", "localPref is only for iBGP peers, but %s %q is eBGP (myASN %d, peerASN %d)", f, name, p.MyASN, p.ASN)
+		if p := peers.valid[name]; p != nil && !p.IBGP() && spec.LocalPref != 0 {
+			asn := fmt.Sprintf("peerASN %d", p.ASN)
+			if p.Dynamic == model.DynamicExternal {
+				asn = "dynamicASN external"
+			}
+			b.add(o, "spec.localPref", "localPref is only for iBGP peers, but %s %q is eBGP (myASN %d, %s)", f, name, p.MyASN, asn)
 		}
 	}
 	adv.Peers = slices.Clone(spec.Peers)

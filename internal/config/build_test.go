@@ -232,6 +232,29 @@ func TestBuildPeerTimers(t *testing.T) {
 	}
 }
 
+// TestBuildDynamicASN: dynamicASN internal is an iBGP peer of myASN;
+// external has no AS (GoBGP takes the router's) and is eBGP.
+func TestBuildDynamicASN(t *testing.T) {
+	for _, tt := range []struct {
+		mode     v1beta1.DynamicASNMode
+		wantASN  uint32
+		wantIBGP bool
+	}{
+		{v1beta1.DynamicASNInternal, 64500, true},
+		{v1beta1.DynamicASNExternal, 0, false},
+	} {
+		p := peer("p", "10.0.0.1", 64500, 0, func(s *v1beta1.BGPPeerSpec) { s.DynamicASN = tt.mode })
+		cfg, err := Build(Resources{Peers: []v1beta1.BGPPeer{p}}, Options{})
+		if err != nil {
+			t.Fatalf("%s: Build: %v", tt.mode, err)
+		}
+		got := cfg.Peers[0]
+		if got.ASN != tt.wantASN || got.IBGP() != tt.wantIBGP || string(got.Dynamic) != string(tt.mode) {
+			t.Errorf("%s: ASN %d, iBGP %v, Dynamic %q; want %d, %v, %q", tt.mode, got.ASN, got.IBGP(), got.Dynamic, tt.wantASN, tt.wantIBGP, tt.mode)
+		}
+	}
+}
+
 // shuffled returns a copy of res with every list in a random order.
 func shuffled(res Resources, r *rand.Rand) Resources {
 	out := res

@@ -74,8 +74,21 @@ func (b *builder) peer(e entry[v1beta1.BGPPeer]) (*model.Peer, bool) {
 	if p.MyASN == 0 {
 		bad("spec.myASN", "required (non-zero)")
 	}
-	if p.ASN == 0 {
-		bad("spec.peerASN", "required (non-zero)")
+	switch spec.DynamicASN {
+	case "":
+		if p.ASN == 0 {
+			bad("spec.peerASN", "required (non-zero) unless dynamicASN is set")
+		}
+	case v1beta1.DynamicASNInternal, v1beta1.DynamicASNExternal:
+		p.Dynamic = model.DynamicASN(spec.DynamicASN)
+		switch {
+		case p.ASN != 0:
+			bad("spec.dynamicASN", "set only one of peerASN and dynamicASN")
+		case p.Dynamic == model.DynamicInternal:
+			p.ASN = p.MyASN
+		}
+	default:
+		bad("spec.dynamicASN", "%q is neither %s nor %s", spec.DynamicASN, v1beta1.DynamicASNInternal, v1beta1.DynamicASNExternal)
 	}
 	if p.Port == 0 {
 		p.Port = DefaultPeerPort
@@ -157,8 +170,12 @@ func (b *builder) peer(e entry[v1beta1.BGPPeer]) (*model.Peer, bool) {
 		}
 		p.PasswordSecret = &model.SecretRef{Namespace: b.ns, Name: ref.Name}
 	}
-	if spec.EBGPMultiHop && p.MyASN == p.ASN && p.ASN != 0 {
-		bad("spec.ebgpMultiHop", "ebgpMultiHop is for eBGP peers; myASN equals peerASN")
+	if spec.EBGPMultiHop && p.IBGP() && p.ASN != 0 {
+		what := "myASN equals peerASN"
+		if p.Dynamic == model.DynamicInternal {
+			what = "dynamicASN is internal"
+		}
+		bad("spec.ebgpMultiHop", "ebgpMultiHop is for eBGP peers; %s", what)
 	}
 	sels, selOK := b.selectors(o, "spec.nodeSelectors", spec.NodeSelectors)
 	p.NodeSelectors = sels

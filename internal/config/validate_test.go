@@ -135,6 +135,8 @@ func TestBuildBGPAdvertisementErrors(t *testing.T) {
 				peer("ebgp", "10.9.0.1", 64500, 65000, nil),
 				peer("ibgp", "10.9.0.2", 64500, 64500, nil),
 				peer("broken", "10.9.0.3", 0, 1, nil),
+				peer("dyn-ext", "10.9.0.4", 64500, 0, func(s *v1beta1.BGPPeerSpec) { s.DynamicASN = v1beta1.DynamicASNExternal }),
+				peer("dyn-int", "10.9.0.5", 64500, 0, func(s *v1beta1.BGPPeerSpec) { s.DynamicASN = v1beta1.DynamicASNInternal }),
 			},
 			Communities: []v1beta1.Community{community("c", "tag", "64500:1", "broken", "x:y")},
 			BGPAdvs:     advs,
@@ -183,6 +185,11 @@ func TestBuildBGPAdvertisementErrors(t *testing.T) {
 			s.LocalPref = 100
 		})), with(
 			`BGPAdvertisement "adv": spec.localPref: localPref is only for iBGP peers, but spec.peers[1] "ebgp" is eBGP (myASN 64500, peerASN 65000)`)},
+		{"localPref to dynamic peers", res(adv(func(s *v1beta1.BGPAdvertisementSpec) {
+			s.Peers = []string{"dyn-int", "dyn-ext"}
+			s.LocalPref = 100
+		})), with(
+			`BGPAdvertisement "adv": spec.localPref: localPref is only for iBGP peers, but spec.peers[1] "dyn-ext" is eBGP (myASN 64500, dynamicASN external)`)},
 		{"localPref to all peers", res(adv(func(s *v1beta1.BGPAdvertisementSpec) { s.LocalPref = 100 })), broken},
 		{"bad node selector", res(adv(func(s *v1beta1.BGPAdvertisementSpec) {
 			s.NodeSelectors = []metav1.LabelSelector{{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "k", Operator: metav1.LabelSelectorOpExists, Values: []string{"v"}}}}}
@@ -291,7 +298,19 @@ func TestBuildPeerErrors(t *testing.T) {
 		{"valid", one(nil), nil},
 		{"no ASNs", one(func(s *v1beta1.BGPPeerSpec) { s.MyASN, s.PeerASN = 0, 0 }), []string{
 			`BGPPeer "p": spec.myASN: required (non-zero)`,
-			`BGPPeer "p": spec.peerASN: required (non-zero)`}},
+			`BGPPeer "p": spec.peerASN: required (non-zero) unless dynamicASN is set`}},
+		{"dynamic external", one(func(s *v1beta1.BGPPeerSpec) { s.PeerASN, s.DynamicASN = 0, v1beta1.DynamicASNExternal }), nil},
+		{"dynamic internal", one(func(s *v1beta1.BGPPeerSpec) { s.PeerASN, s.DynamicASN = 0, v1beta1.DynamicASNInternal }), nil},
+		{"dynamic and peerASN", one(func(s *v1beta1.BGPPeerSpec) { s.DynamicASN = v1beta1.DynamicASNExternal }), []string{
+			`BGPPeer "p": spec.dynamicASN: set only one of peerASN and dynamicASN`}},
+		{"dynamic unknown", one(func(s *v1beta1.BGPPeerSpec) { s.PeerASN, s.DynamicASN = 0, "any" }), []string{
+			`BGPPeer "p": spec.dynamicASN: "any" is neither internal nor external`}},
+		{"multihop dynamic internal", one(func(s *v1beta1.BGPPeerSpec) {
+			s.PeerASN, s.DynamicASN, s.EBGPMultiHop = 0, v1beta1.DynamicASNInternal, true
+		}), []string{`BGPPeer "p": spec.ebgpMultiHop: ebgpMultiHop is for eBGP peers; dynamicASN is internal`}},
+		{"multihop dynamic external", one(func(s *v1beta1.BGPPeerSpec) {
+			s.PeerASN, s.DynamicASN, s.EBGPMultiHop = 0, v1beta1.DynamicASNExternal, true
+		}), nil},
 		{"no address", one(func(s *v1beta1.BGPPeerSpec) { s.PeerAddress = "" }), []string{`BGPPeer "p": spec.peerAddress: required`}},
 		{"bad address", one(func(s *v1beta1.BGPPeerSpec) { s.PeerAddress = "router1" }), []string{`BGPPeer "p": spec.peerAddress: "router1" is not an IP address`}},
 		{"zone", one(func(s *v1beta1.BGPPeerSpec) { s.PeerAddress = "fe80::1%eth0" }), []string{`BGPPeer "p": spec.peerAddress: fe80::1%eth0 has a zone; zones are not allowed`}},

@@ -227,8 +227,12 @@ type SecretRef struct {
 
 // Peer is a validated BGP peer.
 type Peer struct {
-	Name            string
-	MyASN, ASN      uint32
+	Name string
+	// ASN is the router's AS number: peerASN, or myASN for dynamicASN
+	// internal, or 0 for dynamicASN external (any AS but MyASN).
+	MyASN, ASN uint32
+	// Dynamic is set when the AS number comes from the router's OPEN.
+	Dynamic         DynamicASN
 	Addr            netip.Addr
 	Port            uint16
 	SrcAddr         netip.Addr // invalid when unset
@@ -243,6 +247,19 @@ type Peer struct {
 	GracefulRestart bool
 	Source          Source
 }
+
+// DynamicASN is how a peer's AS number is found: "" means it is
+// configured (peerASN).
+type DynamicASN string
+
+// Dynamic AS modes (BGPPeer spec.dynamicASN).
+const (
+	DynamicInternal DynamicASN = "internal"
+	DynamicExternal DynamicASN = "external"
+)
+
+// IBGP reports whether the session is internal BGP.
+func (p *Peer) IBGP() bool { return p.ASN == p.MyASN }
 
 // Source tells where a configuration object came from.
 type Source uint8

@@ -147,7 +147,7 @@ func ComputeBGP(in BGPInput) BGPDesired {
 						routes[k] = r
 					}
 					r.Communities = append(r.Communities, adv.Communities...)
-					if s.Peer.MyASN == s.Peer.ASN {
+					if s.Peer.IBGP() {
 						r.LocalPref = max(r.LocalPref, adv.LocalPref)
 					}
 					sr := out.Services[svc.Key]

@@ -174,6 +174,20 @@ func TestComputeBGP(t *testing.T) {
 				Services: map[string]string{"s1": "10.9.0.1/32 -> r4,rr"}},
 		},
 		{
+			name: "dynamicASN: internal is iBGP, external (no AS) is eBGP",
+			in: base(bgpConfig([]*model.Peer{
+				{Name: "dyn-ext", MyASN: 64513, Dynamic: model.DynamicExternal, Addr: netip.MustParseAddr("172.31.255.3"), Port: 179},
+				{Name: "dyn-int", MyASN: 64513, ASN: 64513, Dynamic: model.DynamicInternal, Addr: netip.MustParseAddr("172.31.255.4"), Port: 179},
+			}, bgpAdv("a", func(a *model.BGPAdvertisement) { a.LocalPref = 150 })),
+				bgpSvc("s1", bgpIP1)),
+			want: bgpView{RouterID: "172.31.255.11",
+				Routes: map[string][]string{
+					"dyn-ext": {"10.9.0.1/32 via 172.31.255.11"},
+					"dyn-int": {"10.9.0.1/32 via 172.31.255.11 lp=150"},
+				},
+				Services: map[string]string{"s1": "10.9.0.1/32 -> dyn-ext,dyn-int"}},
+		},
+		{
 			name: "advertisement peers restrict the peers; per-peer attributes differ",
 			in: base(bgpConfig([]*model.Peer{routerV4, ibgp},
 				bgpAdv("to-r4", func(a *model.BGPAdvertisement) { a.Peers = []string{"r4"}; a.Communities = []model.Community{comm100} }),

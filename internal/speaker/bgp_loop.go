@@ -136,7 +136,7 @@ func (l *BGPLoop) speakerDesired(ctx context.Context, desired BGPDesired) (bgp.D
 func (l *BGPLoop) peer(ctx context.Context, s BGPSession) (bgp.Peer, error) {
 	mp := s.Peer
 	p := bgp.Peer{
-		Name: mp.Name, Address: mp.Addr, Port: mp.Port, MyASN: mp.MyASN, PeerASN: mp.ASN,
+		Name: mp.Name, Address: mp.Addr, Port: mp.Port, MyASN: mp.MyASN, PeerASN: mp.ASN, DynamicASN: mp.Dynamic != "",
 		SourceAddress: mp.SrcAddr, HoldTime: mp.HoldTime, KeepaliveTime: mp.KeepaliveTime,
 		ConnectTime: mp.ConnectTime, Password: mp.Password, EBGPMultiHop: mp.EBGPMultiHop,
 		GracefulRestart: mp.GracefulRestart,

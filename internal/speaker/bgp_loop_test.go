@@ -284,7 +284,7 @@ func TestBGPStatusWriter(t *testing.T) {
 	}
 	since := time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)
 	spk.setSessions(bgp.SessionState{Peer: "router", Address: netip.MustParseAddr("172.31.255.1"), State: bgp.StateEstablished,
-		Since: since, PrefixesSent: 2, UpdatesSent: 5})
+		Since: since, PeerASN: 64512, PrefixesSent: 2, UpdatesSent: 5})
 	for _, sync := range []func(context.Context) error{status.syncSessions, status.syncServices} {
 		if err := sync(ctx); err != nil {
 			t.Fatal(err)
@@ -295,7 +295,7 @@ func TestBGPStatusWriter(t *testing.T) {
 	if err := cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: "n1-router"}, &sess); err != nil {
 		t.Fatal(err)
 	}
-	wantSess := v1beta1.BGPSessionStatusStatus{Node: "n1", Peer: "router", PeerAddress: "172.31.255.1", State: "Established",
+	wantSess := v1beta1.BGPSessionStatusStatus{Node: "n1", Peer: "router", PeerAddress: "172.31.255.1", State: "Established", PeerASN: 64512,
 		LastTransitionTime: metav1.NewTime(since.Truncate(time.Second)), AdvertisedPrefixes: 2}
 	if d := cmp.Diff(wantSess, sess.Status); d != "" {
 		t.Errorf("BGPSessionStatus (-want +got):\n%s", d)
@@ -337,7 +337,7 @@ func TestBGPStatusWriter(t *testing.T) {
 	if err := cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: "n1-router"}, &sess); err != nil {
 		t.Fatal(err)
 	}
-	if sess.Status.State != "Active" || sess.Status.Message != "session down: hold-timer-expired" || sess.Status.AdvertisedPrefixes != 0 {
+	if sess.Status.State != "Active" || sess.Status.Message != "session down: hold-timer-expired" || sess.Status.AdvertisedPrefixes != 0 || sess.Status.PeerASN != 0 {
 		t.Errorf("after the drop: %+v", sess.Status)
 	}
 	if up := testutil.ToFloat64(m.SessionUp.WithLabelValues("router")); up != 0 {

@@ -277,7 +277,7 @@ func (w *BGPStatusWriter) syncSessions(ctx context.Context) error {
 			st = bgp.SessionState{State: bgp.StateIdle}
 		}
 		want := v1beta1.BGPSessionStatusStatus{
-			Node: w.NodeName, Peer: name, PeerAddress: pv.addr.String(), State: v1beta1.BGPSessionState(st.State),
+			Node: w.NodeName, Peer: name, PeerAddress: pv.addr.String(), State: v1beta1.BGPSessionState(st.State), PeerASN: st.PeerASN,
 			AdvertisedPrefixes: int32(st.PrefixesSent), Message: st.LastError,
 		}
 		if !st.Since.IsZero() {
@@ -324,7 +324,7 @@ func (w *BGPStatusWriter) syncSessions(ctx context.Context) error {
 }
 
 func sessionStatusEqual(a, b v1beta1.BGPSessionStatusStatus) bool {
-	return a.Node == b.Node && a.Peer == b.Peer && a.PeerAddress == b.PeerAddress && a.State == b.State &&
+	return a.Node == b.Node && a.Peer == b.Peer && a.PeerAddress == b.PeerAddress && a.State == b.State && a.PeerASN == b.PeerASN &&
 		a.LastTransitionTime.Equal(&b.LastTransitionTime) && a.AdvertisedPrefixes == b.AdvertisedPrefixes && a.Message == b.Message
 }
 

@@ -318,7 +318,7 @@ func speakerHelper() int {
 	log := funcr.New(func(prefix, args string) {
 		fmt.Fprintln(os.Stderr, time.Now().Format("15:04:05.000"), prefix, args)
 	}, funcr.Options{Verbosity: 1})
-	s := New(Options{Log: log, ListenPort: 179})
+	s := New(Options{Log: log, ListenPort: 179, RefuseRetry: 3 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	runDone := make(chan error, 1)

@@ -25,6 +25,7 @@ type neighbor struct {
 	port      uint16
 	myASN     uint32
 	peerASN   uint32
+	dynamic   bool // peerASN 0: any AS but myASN
 	src       netip.Addr
 	hold      time.Duration
 	keepalive time.Duration
@@ -36,7 +37,7 @@ type neighbor struct {
 
 func neighborOf(p Peer) neighbor {
 	n := neighbor{
-		addr: p.Address.Unmap(), port: p.Port, myASN: p.MyASN, peerASN: p.PeerASN,
+		addr: p.Address.Unmap(), port: p.Port, myASN: p.MyASN, peerASN: p.PeerASN, dynamic: p.DynamicASN && p.PeerASN == 0,
 		src: p.SourceAddress.Unmap(), hold: p.HoldTime, keepalive: p.KeepaliveTime, connect: p.ConnectTime,
 		password: p.Password, multiHop: p.EBGPMultiHop, gr: p.GracefulRestart,
 	}
@@ -61,7 +62,7 @@ func (n neighbor) check() error {
 	switch {
 	case !n.addr.IsValid() || n.addr.IsUnspecified():
 		return fmt.Errorf("peer address %v is not usable", n.addr)
-	case n.myASN == 0 || n.peerASN == 0:
+	case n.myASN == 0 || (n.peerASN == 0 && !n.dynamic):
 		return fmt.Errorf("AS numbers must be set (myASN %d, peerASN %d)", n.myASN, n.peerASN)
 	case n.src.IsValid() && n.src.Is4() != n.addr.Is4():
 		return fmt.Errorf("source address %s and peer address %s are of different families", n.src, n.addr)
@@ -71,7 +72,17 @@ func (n neighbor) check() error {
 	return nil
 }
 
-// apiPeer is the GoBGP configuration of the neighbor.
+// refusedASN is the router AS the session must not have (myASN for a
+// dynamic external peer: GoBGP, given peer AS 0, accepts any), or 0.
+func (n neighbor) refusedASN() uint32 {
+	if n.dynamic {
+		return n.myASN
+	}
+	return 0
+}
+
+// apiPeer is the GoBGP configuration of the neighbor. A dynamic peer has
+// AS 0, which GoBGP reads as "take the AS of the router's OPEN".
 func (n neighbor) apiPeer() *api.Peer {
 	p := &api.Peer{
 		Conf: &api.PeerConf{

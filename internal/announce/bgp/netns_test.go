@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -425,5 +426,69 @@ func TestFRRRouterIDChange(t *testing.T) {
 	}
 	if !nstest.Eventually(10*time.Second, func() bool { return len(r.paths(t, vip4.String())) == 1 }) {
 		t.Fatalf("route not back after the restart")
+	}
+}
+
+// TestFRRDynamicASN: a peer without a peer AS (dynamicASN external) takes
+// the router's AS from its OPEN. With a router of another AS the session
+// comes up, reports that AS, and the route arrives. With a router of the
+// node's own AS it is refused: shut down with a NOTIFICATION as soon as
+// it opens, saying why, no route left at the router, and tried again
+// after RefuseRetry (3s in the helper), refused again.
+func TestFRRDynamicASN(t *testing.T) {
+	seg := newSegment(t, 2)
+	r := startFRR(t, seg.rtr, frrConf(rtrV4,
+		nodeV4(1)+fmt.Sprintf(" remote-as %d", nodeAS),
+		nodeV4(2)+fmt.Sprintf(" remote-as %d", routerAS)))
+	dynamic := func(myAS uint32, node int) Peer {
+		p := fastPeer("r4", rtrV4, myAS)
+		p.PeerASN, p.DynamicASN = 0, true
+		p.Routes = []Route{{Prefix: vip4, NextHop: addr(nodeV4(node))}}
+		return p
+	}
+	good, bad := startSpeaker(t, seg.nodes[0]), startSpeaker(t, seg.nodes[1])
+	good.reconcile(t, Desired{RouterID: addr(nodeV4(1)), Peers: []Peer{dynamic(nodeAS, 1)}})
+	bad.reconcile(t, Desired{RouterID: addr(nodeV4(2)), Peers: []Peer{dynamic(routerAS, 2)}})
+
+	st := good.waitSession(t, "r4", StateEstablished, 10*time.Second)
+	if st.PeerASN != routerAS || st.LastError != "" {
+		t.Errorf("dynamic external session with AS %d: %+v, want PeerASN %d and no error", routerAS, st, routerAS)
+	}
+
+	// The refused session: the speaker says why, the router got a
+	// NOTIFICATION, and the route it may have held for a moment is gone.
+	var refused SessionState
+	if !nstest.Eventually(10*time.Second, func() bool {
+		refused = bad.sessions(t)[0]
+		return strings.Contains(refused.LastError, "AS 64512 is this session's myASN, but dynamicASN is external")
+	}) {
+		t.Fatalf("session with a router of the node's AS: %+v, want it refused", refused)
+	}
+	n := r.neighbor(t, nodeV4(2))
+	if n.EstablishedCount < 1 || n.State == "Established" || !strings.Contains(n.LastNotification, "Administrative Shutdown") {
+		t.Errorf("router's view of the refused session: state %s, established %d times, last notification %q; want down after a Cease/Administrative Shutdown",
+			n.State, n.EstablishedCount, n.LastNotification)
+	}
+	want := []path{{From: nodeV4(1), NextHop: nodeV4(1)}}
+	if !nstest.Eventually(3*time.Second, func() bool { return reflect.DeepEqual(r.paths(t, vip4.String()), want) }) {
+		t.Errorf("router's paths of %s: %+v, want only the one from the external session %+v", vip4, r.paths(t, vip4.String()), want)
+	}
+
+	// Tried again after RefuseRetry, and refused again.
+	first := n.EstablishedCount
+	if !nstest.Eventually(10*time.Second, func() bool { return r.neighbor(t, nodeV4(2)).EstablishedCount > first }) {
+		t.Fatalf("refused session not tried again within 10s (RefuseRetry 3s)")
+	}
+	if !nstest.Eventually(5*time.Second, func() bool {
+		st := bad.sessions(t)[0]
+		return st.State != StateEstablished && r.neighbor(t, nodeV4(2)).State != "Established"
+	}) {
+		t.Errorf("retried session not refused again: %+v", bad.sessions(t)[0])
+	}
+	if got := r.paths(t, vip4.String()); !reflect.DeepEqual(got, want) {
+		t.Errorf("router's paths of %s after the retry: %+v, want %+v", vip4, got, want)
+	}
+	if st := good.sessions(t)[0]; st.State != StateEstablished {
+		t.Errorf("external session: %+v, want it still up", st)
 	}
 }

@@ -31,6 +31,10 @@ type Options struct {
 	ListenPort int
 	// StopTimeout bounds the shutdown when ctx ends (default 3s).
 	StopTimeout time.Duration
+	// RefuseRetry is how long a dynamic external peer whose router
+	// turned out to be of myASN stays shut down before it is tried
+	// again (default 30s).
+	RefuseRetry time.Duration
 }
 
 // Speaker is the node's BGP speaker: one GoBGP server. Create it with New,
@@ -72,12 +76,19 @@ type peerRecord struct {
 	state     State
 	since     time.Time
 	lastError string
+	// refuseASN is a router AS the session must not have (0: none).
+	refuseASN uint32
+	// refused says why the session was last shut down by this side.
+	refused string
 }
 
 // New returns a speaker; it starts nothing.
 func New(opts Options) *Speaker {
 	if opts.StopTimeout == 0 {
 		opts.StopTimeout = 3 * time.Second
+	}
+	if opts.RefuseRetry == 0 {
+		opts.RefuseRetry = 30 * time.Second
 	}
 	s := &Speaker{
 		log:       opts.Log,
@@ -367,9 +378,9 @@ func (s *Speaker) syncNeighbors(ctx context.Context, wanted map[netip.Addr]wante
 		}
 		s.neighbors[addr] = w.n
 		s.stateMu.Lock()
-		s.records[addr] = &peerRecord{name: w.name, state: StateIdle, since: time.Now()}
+		s.records[addr] = &peerRecord{name: w.name, state: StateIdle, since: time.Now(), refuseASN: w.n.refusedASN()}
 		s.stateMu.Unlock()
-		s.log.Info("BGP peer added", "peer", addr.String(), "name", w.name, "myASN", w.n.myASN, "peerASN", w.n.peerASN)
+		s.log.Info("BGP peer added", "peer", addr.String(), "name", w.name, "myASN", w.n.myASN, "peerASN", w.n.peerASN, "dynamicASN", w.n.dynamic)
 	}
 	return errs
 }
@@ -480,7 +491,17 @@ func (s *Speaker) onEvent(r *api.WatchEventResponse) {
 	was := rec.state
 	rec.state, rec.since = st, time.Now()
 	reason := s.reasons[addr]
-	if was == StateEstablished {
+	asn := pe.Peer.State.PeerAsn
+	refuse := st == StateEstablished && rec.refuseASN != 0 && asn == rec.refuseASN
+	switch {
+	case refuse:
+		rec.refused = fmt.Sprintf("the router's AS %d is this session's myASN, but dynamicASN is external; shut down, tried again in %s", asn, s.opts.RefuseRetry)
+		rec.lastError = rec.refused
+	case st == StateEstablished:
+		rec.refused = ""
+	case was == StateEstablished && rec.refused != "":
+		rec.lastError = "session down: " + rec.refused
+	case was == StateEstablished:
 		rec.lastError = "session down"
 		if reason != "" {
 			rec.lastError = "session down: " + reason
@@ -488,6 +509,13 @@ func (s *Speaker) onEvent(r *api.WatchEventResponse) {
 	}
 	name := rec.name
 	s.stateMu.Unlock()
+
+	if refuse {
+		s.log.Info("BGP session refused", "peer", addr.String(), "name", name, "peerASN", asn, "reason", "dynamicASN is external but the router's AS is myASN")
+		go s.refuse(addr)
+		s.notify()
+		return
+	}
 
 	switch {
 	case st == StateEstablished:
@@ -500,11 +528,37 @@ func (s *Speaker) onEvent(r *api.WatchEventResponse) {
 	s.notify()
 }
 
+// refuse shuts a session down with a NOTIFICATION (Cease, administrative
+// shutdown) and enables it again after RefuseRetry, unless the speaker
+// stops first. GoBGP takes any router AS for a peer of AS 0, so a dynamic
+// external session with a router of its own AS is closed once
+// established.
+func (s *Speaker) refuse(addr netip.Addr) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.srv.DisablePeer(ctx, &api.DisablePeerRequest{Address: addr.String(), Communication: "dynamicASN external: your AS is ours"})
+	if err != nil {
+		s.log.Error(err, "shut down BGP session", "peer", addr.String())
+		return
+	}
+	time.AfterFunc(s.opts.RefuseRetry, func() {
+		if s.stopping.Load() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		// The peer may be gone or re-created since; then there is nothing
+		// to enable.
+		_ = s.srv.EnablePeer(ctx, &api.EnablePeerRequest{Address: addr.String()})
+	})
+}
+
 // Sessions returns the state of every wanted session, sorted by peer
 // name.
 func (s *Speaker) Sessions() []SessionState {
 	type live struct {
 		state      State
+		asn        uint32
 		updates    uint64
 		advertised int
 	}
@@ -519,6 +573,7 @@ func (s *Speaker) Sessions() []SessionState {
 			l := live{state: stateOf(p.GetState().GetSessionState())}
 			l.updates = p.GetState().GetMessages().GetSent().GetUpdate()
 			if l.state == StateEstablished {
+				l.asn = p.GetState().GetPeerAsn()
 				// With graceful restart negotiated GoBGP counts an
 				// End-of-RIB marker per family among the advertised.
 				eor := 0
@@ -538,7 +593,7 @@ func (s *Speaker) Sessions() []SessionState {
 	for addr, r := range s.records {
 		st := SessionState{Peer: r.name, Address: addr, State: r.state, Since: r.since, LastError: r.lastError}
 		if l, ok := lives[addr]; ok {
-			st.State, st.UpdatesSent, st.PrefixesSent = l.state, l.updates, l.advertised
+			st.State, st.PeerASN, st.UpdatesSent, st.PrefixesSent = l.state, l.asn, l.updates, l.advertised
 		}
 		out = append(out, st)
 	}

@@ -134,6 +134,7 @@ func TestNeighborOf(t *testing.T) {
 	}{
 		{Peer{MyASN: 1, PeerASN: 2}, "not usable"},
 		{Peer{Address: netip.MustParseAddr("10.0.0.1"), PeerASN: 2}, "AS numbers"},
+		{Peer{Address: netip.MustParseAddr("10.0.0.1"), MyASN: 1}, "AS numbers"},
 		{Peer{Address: netip.MustParseAddr("10.0.0.1"), MyASN: 1, PeerASN: 2, SourceAddress: netip.MustParseAddr("fd00::1")}, "different families"},
 		{Peer{Address: netip.MustParseAddr("10.0.0.1"), MyASN: 1, PeerASN: 2, Password: strings.Repeat("x", 81)}, "80 bytes"},
 	} {
@@ -146,6 +147,13 @@ func TestNeighborOf(t *testing.T) {
 	if p.Conf.LocalAsn != 64513 || p.Conf.PeerAsn != 64512 || p.Conf.AuthPassword != "pw" || p.EbgpMultihop.MultihopTtl != 255 ||
 		!p.GracefulRestart.Enabled || p.Transport.LocalAddress != "10.0.0.5" || len(p.AfiSafis) != 2 || !p.AfiSafis[1].MpGracefulRestart.Config.Enabled {
 		t.Errorf("apiPeer: %v", p)
+	}
+	dyn := neighborOf(Peer{Address: netip.MustParseAddr("10.0.0.1"), MyASN: 64513, DynamicASN: true})
+	if err := dyn.check(); err != nil || dyn.apiPeer().Conf.PeerAsn != 0 || dyn.refusedASN() != 64513 {
+		t.Errorf("dynamic external: check %v, peer AS %d, refused AS %d; want nil, 0 (any), 64513", err, dyn.apiPeer().Conf.PeerAsn, dyn.refusedASN())
+	}
+	if withAS := neighborOf(Peer{Address: netip.MustParseAddr("10.0.0.1"), MyASN: 64513, PeerASN: 64513, DynamicASN: true}); withAS.dynamic || withAS.refusedASN() != 0 {
+		t.Errorf("dynamic internal (peer AS set): %+v, want a plain iBGP neighbor", withAS)
 	}
 }
 

@@ -25,6 +25,10 @@ type Peer struct {
 	// Port is the peer's TCP port (179 when 0).
 	Port           uint16
 	MyASN, PeerASN uint32
+	// DynamicASN, with PeerASN 0, accepts a router of any AS but MyASN
+	// (learned from its OPEN). A router of AS MyASN has its session shut
+	// down with a NOTIFICATION and retried after RefuseRetry.
+	DynamicASN bool
 	// SourceAddress is the local address of the session (any when
 	// invalid).
 	SourceAddress netip.Addr
@@ -75,6 +79,9 @@ type SessionState struct {
 	Peer    string
 	Address netip.Addr
 	State   State
+	// PeerASN is the AS number of the router's OPEN, once the session
+	// was established; 0 before.
+	PeerASN uint32
 	// Since is when State was entered (when the peer was added, if it
 	// never changed).
 	Since time.Time

@@ -289,6 +289,12 @@ func TestRejections(t *testing.T) {
 			`spec.myASN: Required value`}},
 		{"BGPPeer without peerAddress", nil, step{obj: unstructuredPeer("no-addr", map[string]any{"myASN": int64(64500), "peerASN": int64(64500)})}, []string{
 			`spec.peerAddress: Required value`}},
+		{"BGPPeer without peerASN or dynamicASN", nil, step{obj: peer("no-peer-asn", 64500, 0, nil)}, []string{
+			denied + `BGPPeer "no-peer-asn": spec.peerASN: required (non-zero) unless dynamicASN is set`}},
+		{"dynamicASN and peerASN", nil, step{obj: peer("both-asns", 64500, 64501, func(s *v1beta1.BGPPeerSpec) { s.DynamicASN = v1beta1.DynamicASNExternal })}, []string{
+			denied + `BGPPeer "both-asns": spec.dynamicASN: set only one of peerASN and dynamicASN`}},
+		{"dynamicASN neither internal nor external", nil, step{obj: unstructuredPeer("any-asn", map[string]any{"myASN": int64(64500), "dynamicASN": "any", "peerAddress": "10.1.0.1"})}, []string{
+			`spec.dynamicASN: Unsupported value: "any"`}},
 		{"holdTime under 3s", nil, step{obj: peer("short-hold", 64500, 64500, func(s *v1beta1.BGPPeerSpec) { s.HoldTime = dur(2 * time.Second) })}, []string{
 			denied + `BGPPeer "short-hold": spec.holdTime: 2s is neither 0 nor between 3s and 65535s`}},
 		{"keepalive not under holdTime", nil, step{obj: peer("keepalive", 64500, 64500, func(s *v1beta1.BGPPeerSpec) {
@@ -362,6 +368,7 @@ func TestValidChangesPass(t *testing.T) {
 			s.IPAddressPools, s.AggregationLength, s.LocalPref, s.Peers, s.Communities = []string{"a"}, &agg24, 100, []string{"ibgp"}, []string{"gold", "big"}
 		}),
 		bgpAdv("ebgp", func(s *v1beta1.BGPAdvertisementSpec) { s.IPAddressPools, s.Peers = []string{"a"}, []string{"ebgp"} }),
+		peer("dynamic", 64500, 0, func(s *v1beta1.BGPPeerSpec) { s.PeerAddress, s.DynamicASN = "10.1.0.3", v1beta1.DynamicASNExternal }),
 	}
 	for _, obj := range objs {
 		if err := c.Create(ctx(), obj); err != nil {
