@@ -236,39 +236,7 @@ func TestL2Failover(t *testing.T) {
 				if loop != nil {
 					time.Sleep(time.Second)
 					res := loop.stop()
-					// A request whose connection is open at the moment
-					// the client switches to the new owner's MAC is
-					// reset by the new owner (it has no such connection;
-					// a kube-proxy would do the same): curl exits 56 or
-					// 52. That is the handover itself, one request at
-					// most; a request that finds nobody answering (curl
-					// 7, 28) is a gap, and fails the test.
-					failed, cut, total, fromNew := 0, 0, 0, 0
-					var fails []string
-					for _, r := range res {
-						if r.at.Before(t0) {
-							continue
-						}
-						total++
-						switch {
-						case !r.ok && (r.text == "curl-exit-56" || r.text == "curl-exit-52"):
-							cut++
-							fails = append(fails, fmt.Sprintf("%s after %s", r.text, r.at.Sub(t0).Round(time.Millisecond)))
-						case !r.ok:
-							failed++
-							fails = append(fails, fmt.Sprintf("%s after %s", r.text, r.at.Sub(t0).Round(time.Millisecond)))
-						case r.text == newOwner:
-							fromNew++
-						}
-					}
-					rate := float64(total) / time.Since(t0).Seconds()
-					t.Logf("curl loop across %s: %d requests (%.0f/s), %d unanswered, %d reset at the switch, %d answered by %s %v", f.name, total, rate, failed, cut, fromNew, newOwner, fails)
-					if failed > 0 || cut > 1 {
-						t.Errorf("%d of %d requests of the curl loop went unanswered and %d were reset across the graceful shutdown of %s: %v", failed, total, cut, old, fails)
-					}
-					if fromNew == 0 {
-						t.Errorf("the curl loop never reached the new owner %s", newOwner)
-					}
+					checkHandover(t, res, t0, "the graceful shutdown of "+old, newOwner)
 				}
 
 				// The network and the status agree on the new owner, and
@@ -446,6 +414,43 @@ func (l *curlLoop) waitAnswers(t *testing.T, node string, n int, d time.Duration
 		}
 		return true, ""
 	})
+}
+
+// checkHandover fails t if the curl loop's results after t0 show a gap
+// across what happened (what): a request whose connection is open at the
+// moment the client switches to the new owner's MAC is reset by the new
+// owner (it has no such connection; a kube-proxy would do the same): curl
+// exits 56 or 52. That is the handover itself, one request at most; a
+// request that finds nobody answering (curl 7, 28) is a gap. The loop
+// must also reach the new owner.
+func checkHandover(t *testing.T, res []curlResult, t0 time.Time, what, newOwner string) {
+	t.Helper()
+	failed, cut, total, fromNew := 0, 0, 0, 0
+	var fails []string
+	for _, r := range res {
+		if r.at.Before(t0) {
+			continue
+		}
+		total++
+		switch {
+		case !r.ok && (r.text == "curl-exit-56" || r.text == "curl-exit-52"):
+			cut++
+			fails = append(fails, fmt.Sprintf("%s after %s", r.text, r.at.Sub(t0).Round(time.Millisecond)))
+		case !r.ok:
+			failed++
+			fails = append(fails, fmt.Sprintf("%s after %s", r.text, r.at.Sub(t0).Round(time.Millisecond)))
+		case r.text == newOwner:
+			fromNew++
+		}
+	}
+	rate := float64(total) / time.Since(t0).Seconds()
+	t.Logf("curl loop across %s: %d requests (%.0f/s), %d unanswered, %d reset at the switch, %d answered by %s %v", what, total, rate, failed, cut, fromNew, newOwner, fails)
+	if failed > 0 || cut > 1 {
+		t.Errorf("%d of %d requests of the curl loop went unanswered and %d were reset across %s: %v", failed, total, cut, what, fails)
+	}
+	if fromNew == 0 {
+		t.Errorf("the curl loop never reached the new owner %s", newOwner)
+	}
 }
 
 // stop ends the loop and returns its results.

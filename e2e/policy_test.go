@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -113,6 +115,70 @@ func TestNodeExclusion(t *testing.T) {
 		requireSpeaker(t)
 		bgpExclusionScenario(t, eligible)
 	})
+}
+
+// TestNodeLeaving: a node the cluster autoscaler taints for deletion
+// hands its addresses over while it still runs. In layer 2 the owner
+// changes and a curl loop across the change finds no gap; over BGP the
+// router drops the node's next hop. Untainted, the node is a BGP next hop
+// again (layer-2 addresses stay where they are: no failback).
+func TestNodeLeaving(t *testing.T) {
+	requireLab(t)
+	requireSpeaker(t)
+	nodes := drv.NodeNames()
+	if len(nodes) < 2 {
+		t.Skip("needs two nodes")
+	}
+	setupBGP(t)
+	newService(t, "leaving-l2", family(lab.IPv4))
+	ip := waitIPs(t, "leaving-l2", 1)[0]
+	victim := waitOwner(t, "leaving-l2", ip, true, 20*time.Second)
+	waitCurl(t, lab.HostL2Client, ip, 80, victim, 10*time.Second)
+	newService(t, "leaving-bgp", family(lab.IPv4), annotate(v1beta1.Annotation(v1beta1.AnnotationAddressPool), poolBGP))
+	bgpIP := waitIPs(t, "leaving-bgp", 1)[0]
+	waitNextHops(t, bgpIP, nodeAddrs(t, nodes, lab.IPv4))
+	var others []string
+	for _, n := range nodes {
+		if n != victim {
+			others = append(others, n)
+		}
+	}
+
+	loop := startCurlLoop(t, lab.HostL2Client, ip, 40*time.Millisecond, 60*time.Second)
+	defer loop.stop()
+	loop.waitAnswers(t, victim, 5, 10*time.Second)
+	t0 := time.Now()
+	taint := corev1.Taint{Key: v1beta1.TaintToBeDeleted, Value: strconv.FormatInt(t0.Unix(), 10), Effect: corev1.TaintEffectNoSchedule}
+	untaint := func(n *corev1.Node) {
+		n.Spec.Taints = slices.DeleteFunc(n.Spec.Taints, func(x corev1.Taint) bool { return x.Key == taint.Key })
+	}
+	setNode(t, victim, func(n *corev1.Node) { n.Spec.Taints = append(n.Spec.Taints, taint) }, untaint, false)
+
+	newOwner := ""
+	eventually(t, 10*time.Second, fmt.Sprintf("the curl loop to %s is answered by a node other than %s", ip, victim), func() (bool, string) {
+		loop.mu.Lock()
+		defer loop.mu.Unlock()
+		for _, r := range loop.res {
+			if r.ok && r.at.After(t0) && r.text != victim {
+				newOwner = r.text
+				figure(t, "node-leaving-l2-handover", r.at.Sub(t0))
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d results", len(loop.res))
+	})
+	loop.waitAnswers(t, newOwner, 5, 5*time.Second)
+	checkHandover(t, loop.stop(), t0, victim+" being tainted "+taint.Key, newOwner)
+	if got := waitOwner(t, "leaving-l2", ip, true, 10*time.Second); got != newOwner {
+		t.Errorf("curl reaches %s but %s answers ARP for %s", newOwner, got, ip)
+	}
+	waitNextHops(t, bgpIP, nodeAddrs(t, others, lab.IPv4))
+
+	setNode(t, victim, untaint, func(*corev1.Node) {}, false)
+	waitNextHops(t, bgpIP, nodeAddrs(t, nodes, lab.IPv4))
+	if got := waitOwner(t, "leaving-l2", ip, true, 10*time.Second); got != newOwner {
+		t.Errorf("after the taint went, %s answers for %s (moved back from %s)", got, ip, newOwner)
+	}
 }
 
 // setNode changes a Node (its status when status is true) and undoes the

@@ -68,7 +68,11 @@ const (
 
 // Well-known labels and names from Kubernetes that decide node eligibility.
 const (
-	LabelExcludeFromLB  = "node.kubernetes.io/exclude-from-external-load-balancers"
+	LabelExcludeFromLB = "node.kubernetes.io/exclude-from-external-load-balancers"
+	// TaintToBeDeleted is the taint the cluster autoscaler puts on a node
+	// it is about to remove (kube-proxy's health check fails for such a
+	// node, so cloud load balancers stop sending to it).
+	TaintToBeDeleted    = "ToBeDeletedByClusterAutoscaler"
 	LabelServiceName    = "kubernetes.io/service-name"
 	LabelNodeName       = "herald.dev/node"
 	LabelServiceNameRef = "herald.dev/service-name"

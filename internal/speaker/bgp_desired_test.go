@@ -256,6 +256,15 @@ func TestComputeBGP(t *testing.T) {
 			want: bgpView{RouterID: "172.31.255.11", Routes: map[string][]string{"r4": {}}, Services: map[string]string{}},
 		},
 		{
+			name: "leaving node: sessions stay, no routes",
+			in: func() BGPInput {
+				in := base(bgpConfig(both[:1], bgpAdv("a")), bgpSvc("s1", bgpIP1))
+				in.Nodes = map[string]Node{"n1": {Name: "n1", Leaving: true}}
+				return in
+			}(),
+			want: bgpView{RouterID: "172.31.255.11", Routes: map[string][]string{"r4": {}}, Services: map[string]string{}},
+		},
+		{
 			name: "no Node object: peers without selectors only, no routes",
 			in: func() BGPInput {
 				in := base(bgpConfig([]*model.Peer{routerV4, {Name: "sel", MyASN: 1, ASN: 2, Addr: netip.MustParseAddr("10.0.0.1"),

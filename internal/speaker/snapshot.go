@@ -29,13 +29,18 @@ type Node struct {
 	Ready bool
 	// NetworkUnavailable is the NetworkUnavailable condition.
 	NetworkUnavailable bool
+	// Leaving is set while the node is on its way out: being deleted, or
+	// tainted ToBeDeletedByClusterAutoscaler.
+	Leaving bool
 }
 
-// Excluded reports whether the node carries the label that removes it
-// from external load balancers.
+// Excluded reports whether the node is out of external load balancing:
+// it carries the label that removes it from external load balancers, or
+// it is leaving (its addresses move to other nodes while it still runs,
+// instead of when it is gone).
 func (n Node) Excluded() bool {
 	_, ok := n.Labels[labelExcludeFromLB]
-	return ok
+	return ok || n.Leaving
 }
 
 const labelExcludeFromLB = "node.kubernetes.io/exclude-from-external-load-balancers"

@@ -77,6 +77,9 @@ func TestL2DesiredCandidates(t *testing.T) {
 	excluded := readyNodes("n1", "n2", "n3")
 	excluded["n1"] = Node{Name: "n1", Ready: true, Labels: map[string]string{labelExcludeFromLB: ""}}
 	excluded["n2"] = Node{Name: "n2", Ready: true, NetworkUnavailable: true}
+	leaving := readyNodes("n1", "n2", "n3")
+	leaving["n1"] = Node{Name: "n1", Ready: true, Leaving: true}
+	leaving["n3"] = Node{Name: "n3", Ready: true, Leaving: true}
 	notReady := readyNodes("n1", "n2", "n3")
 	notReady["n1"] = Node{Name: "n1"}
 	notReady["n2"] = Node{Name: "n2"}
@@ -102,6 +105,12 @@ func TestL2DesiredCandidates(t *testing.T) {
 			snap: Snapshot{Config: testConfig(), Nodes: excluded, Live: []string{"n1", "n2", "n3"},
 				Services: []Service{{Key: svcKey("a"), IPs: []netip.Addr{ip1, ip6}}, {Key: svcKey("b"), IPs: []netip.Addr{ip2}}}},
 			want: map[netip.Addr]string{ip1: "n3", ip2: "n3", ip6: "n3"},
+		},
+		{
+			name: "leaving nodes (deleted, or tainted for deletion) never own",
+			snap: Snapshot{Config: testConfig(), Nodes: leaving, Live: []string{"n1", "n2", "n3"},
+				Services: []Service{{Key: svcKey("a"), IPs: []netip.Addr{ip1, ip6}}, {Key: svcKey("b"), IPs: []netip.Addr{ip2}}}},
+			want: map[netip.Addr]string{ip1: "n2", ip2: "n2", ip6: "n2"},
 		},
 		{
 			name: "only live members are candidates",
@@ -380,7 +389,7 @@ func randomSnapshot(t *testing.T, r *rand.Rand) Snapshot {
 	var live []string
 	for i := range 1 + r.IntN(5) {
 		name := fmt.Sprintf("n%d", i+1)
-		n := Node{Name: name, Ready: r.IntN(5) > 0, NetworkUnavailable: r.IntN(6) == 0,
+		n := Node{Name: name, Ready: r.IntN(5) > 0, NetworkUnavailable: r.IntN(6) == 0, Leaving: r.IntN(8) == 0,
 			Labels: map[string]string{"zone": zones[r.IntN(2)]}}
 		if r.IntN(6) == 0 {
 			n.Labels[labelExcludeFromLB] = ""

@@ -721,7 +721,12 @@ func (l *L2Loop) snapshot(ctx context.Context) (Snapshot, error) {
 }
 
 func nodeFrom(n *corev1.Node) Node {
-	out := Node{Name: n.Name, Labels: n.Labels}
+	out := Node{Name: n.Name, Labels: n.Labels, Leaving: n.DeletionTimestamp != nil}
+	for _, t := range n.Spec.Taints {
+		if t.Key == v1beta1.TaintToBeDeleted {
+			out.Leaving = true
+		}
+	}
 	for _, c := range n.Status.Conditions {
 		switch c.Type {
 		case corev1.NodeReady:

@@ -3,6 +3,7 @@ package speaker
 import (
 	"context"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -273,5 +274,37 @@ func TestCachedServices(t *testing.T) {
 	cp.Svc.IPs[0] = netip.MustParseAddr("10.0.0.1")
 	if obj.(*cachedService).Svc.IPs[0] == cp.Svc.IPs[0] {
 		t.Error("DeepCopyObject shares the addresses")
+	}
+}
+
+// TestNodeFrom: the conditions and what makes a node leave (deletion, the
+// cluster autoscaler's taint; other taints do not).
+func TestNodeFrom(t *testing.T) {
+	now := metav1.Now()
+	for _, tt := range []struct {
+		name string
+		node corev1.Node
+		want Node
+	}{
+		{"ready", corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}, Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{
+			{Type: corev1.NodeReady, Status: corev1.ConditionTrue}, {Type: corev1.NodeNetworkUnavailable, Status: corev1.ConditionFalse}}}},
+			Node{Name: "n", Ready: true}},
+		{"network unavailable", corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}, Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{
+			{Type: corev1.NodeNetworkUnavailable, Status: corev1.ConditionTrue}}}},
+			Node{Name: "n", NetworkUnavailable: true}},
+		{"autoscaler taint", corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}, Spec: corev1.NodeSpec{Taints: []corev1.Taint{
+			{Key: "dedicated", Effect: corev1.TaintEffectNoSchedule}, {Key: v1beta1.TaintToBeDeleted, Value: "1700000000", Effect: corev1.TaintEffectNoSchedule}}}},
+			Node{Name: "n", Leaving: true}},
+		{"other taints", corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}, Spec: corev1.NodeSpec{Taints: []corev1.Taint{
+			{Key: "node.kubernetes.io/unschedulable", Effect: corev1.TaintEffectNoSchedule}}}},
+			Node{Name: "n"}},
+		{"being deleted", corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", DeletionTimestamp: &now}}, Node{Name: "n", Leaving: true}},
+	} {
+		if got := nodeFrom(&tt.node); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+		}
+		if got := nodeFrom(&tt.node); got.Excluded() != tt.want.Leaving {
+			t.Errorf("%s: Excluded %v, want %v", tt.name, got.Excluded(), tt.want.Leaving)
+		}
 	}
 }

@@ -512,7 +512,7 @@ func (s *Speaker) onEvent(r *api.WatchEventResponse) {
 
 	if refuse {
 		s.log.Info("BGP session refused", "peer", addr.String(), "name", name, "peerASN", asn, "reason", "dynamicASN is external but the router's AS is myASN")
-		go s.refuse(addr)
+		go s.refuse(addr, rec)
 		s.notify()
 		return
 	}
@@ -532,8 +532,17 @@ func (s *Speaker) onEvent(r *api.WatchEventResponse) {
 // shutdown) and enables it again after RefuseRetry, unless the speaker
 // stops first. GoBGP takes any router AS for a peer of AS 0, so a dynamic
 // external session with a router of its own AS is closed once
-// established.
-func (s *Speaker) refuse(addr netip.Addr) {
+// established. rec is the peer's record when it was refused: a peer
+// removed or re-created since (a new record) is left alone.
+func (s *Speaker) refuse(addr netip.Addr, rec *peerRecord) {
+	same := func() bool {
+		s.stateMu.Lock()
+		defer s.stateMu.Unlock()
+		return s.records[addr] == rec && !s.stopping.Load()
+	}
+	if !same() {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := s.srv.DisablePeer(ctx, &api.DisablePeerRequest{Address: addr.String(), Communication: "dynamicASN external: your AS is ours"})
@@ -542,13 +551,11 @@ func (s *Speaker) refuse(addr netip.Addr) {
 		return
 	}
 	time.AfterFunc(s.opts.RefuseRetry, func() {
-		if s.stopping.Load() {
+		if !same() {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		// The peer may be gone or re-created since; then there is nothing
-		// to enable.
 		_ = s.srv.EnablePeer(ctx, &api.EnablePeerRequest{Address: addr.String()})
 	})
 }
