@@ -64,6 +64,10 @@ type BGPPeerSpec struct {
 	// +optional
 	// +listType=atomic
 	NodeSelectors []metav1.LabelSelector `json:"nodeSelectors,omitempty"`
+	// BFDProfile names a BFDProfile: the session is watched by BFD, and
+	// goes down as soon as BFD does.
+	// +optional
+	BFDProfile string `json:"bfdProfile,omitempty"`
 	// EnableGracefulRestart advertises the graceful-restart capability so
 	// the router keeps routes while a speaker restarts.
 	// +optional
@@ -99,6 +103,7 @@ type SecretReference struct {
 // +kubebuilder:printcolumn:name="ASN",type=integer,JSONPath=`.spec.peerASN`
 // +kubebuilder:printcolumn:name="Dynamic ASN",type=string,JSONPath=`.spec.dynamicASN`,priority=1
 // +kubebuilder:printcolumn:name="My ASN",type=integer,JSONPath=`.spec.myASN`
+// +kubebuilder:printcolumn:name="BFD Profile",type=string,JSONPath=`.spec.bfdProfile`,priority=1
 // +kubebuilder:printcolumn:name="Valid",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].status`
 type BGPPeer struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -18,6 +18,7 @@ func AddToScheme(s *runtime.Scheme) error {
 		&BGPAdvertisement{}, &BGPAdvertisementList{},
 		&BGPPeer{}, &BGPPeerList{},
 		&Community{}, &CommunityList{},
+		&BFDProfile{}, &BFDProfileList{},
 		&ServiceL2Status{}, &ServiceL2StatusList{},
 		&ServiceBGPStatus{}, &ServiceBGPStatusList{},
 		&BGPSessionStatus{}, &BGPSessionStatusList{},

@@ -255,6 +255,39 @@ func TestBuildDynamicASN(t *testing.T) {
 	}
 }
 
+// TestBuildBFDProfile: a peer's profile is resolved with defaults (300 ms,
+// multiplier 3, minimum TTL 254) or the values given.
+func TestBuildBFDProfile(t *testing.T) {
+	u := func(v uint32) *uint32 { return &v }
+	yes := true
+	res := Resources{
+		BFDProfiles: []v1beta1.BFDProfile{
+			{ObjectMeta: meta("default")},
+			{ObjectMeta: meta("fast"), Spec: v1beta1.BFDProfileSpec{ReceiveInterval: u(50), TransmitInterval: u(100),
+				DetectMultiplier: u(5), MinimumTTL: u(250), PassiveMode: &yes}},
+		},
+		Peers: []v1beta1.BGPPeer{
+			peer("a", "10.0.0.1", 1, 2, func(s *v1beta1.BGPPeerSpec) { s.BFDProfile = "default" }),
+			peer("b", "10.0.0.2", 1, 2, func(s *v1beta1.BGPPeerSpec) { s.BFDProfile = "fast" }),
+			peer("c", "10.0.0.3", 1, 2, nil),
+		},
+	}
+	cfg, err := Build(res, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []*model.BFDProfile{
+		{Name: "default", ReceiveInterval: 300 * time.Millisecond, TransmitInterval: 300 * time.Millisecond, DetectMultiplier: 3, MinimumTTL: 254},
+		{Name: "fast", ReceiveInterval: 50 * time.Millisecond, TransmitInterval: 100 * time.Millisecond, DetectMultiplier: 5, MinimumTTL: 250, Passive: true},
+		nil,
+	}
+	for i, p := range cfg.Peers {
+		if d := cmp.Diff(want[i], p.BFD); d != "" {
+			t.Errorf("peer %s BFD (-want +got):\n%s", p.Name, d)
+		}
+	}
+}
+
 // shuffled returns a copy of res with every list in a random order.
 func shuffled(res Resources, r *rand.Rand) Resources {
 	out := res

@@ -25,6 +25,7 @@ type Resources struct {
 	BGPAdvs     []v1beta1.BGPAdvertisement
 	Peers       []v1beta1.BGPPeer
 	Communities []v1beta1.Community
+	BFDProfiles []v1beta1.BFDProfile
 	// ConfigMap is the herald-config ConfigMap's "config" key, nil when
 	// the ConfigMap does not exist.
 	ConfigMap *LegacyData
@@ -52,6 +53,9 @@ const (
 	DefaultPeerPort            = 179
 	DefaultHoldTime            = 90 * time.Second
 	DefaultConnectTime         = 10 * time.Second
+	DefaultBFDInterval         = 300 * time.Millisecond
+	DefaultBFDDetectMultiplier = 3
+	DefaultBFDMinimumTTL       = 254
 )
 
 // Build validates res and returns the model it describes, or a nil model
@@ -91,11 +95,12 @@ func Build(res Resources, opts Options) (*model.Config, error) {
 	l2Advs := collect(b, "L2Advertisement", res.L2Advs, fromCM.L2Advs)
 	bgpAdvs := collect(b, "BGPAdvertisement", res.BGPAdvs, fromCM.BGPAdvs)
 	peers := collect(b, "BGPPeer", res.Peers, fromCM.Peers)
+	bfdProfiles := collect(b, "BFDProfile", res.BFDProfiles, fromCM.BFDProfiles)
 
 	cfg := &model.Config{Pools: map[string]*model.Pool{}}
 	aliases := b.communities(communities)
 	b.pools(cfg, pools)
-	peerSet := b.peers(cfg, peers)
+	peerSet := b.peers(cfg, peers, b.bfdProfiles(bfdProfiles))
 	b.l2Advertisements(cfg, l2Advs)
 	b.bgpAdvertisements(cfg, bgpAdvs, peerSet, aliases)
 
@@ -106,7 +111,7 @@ func Build(res Resources, opts Options) (*model.Config, error) {
 }
 
 // With returns a copy of r in which obj (a pointer to an IPAddressPool,
-// L2Advertisement, BGPAdvertisement, BGPPeer or Community) replaces the
+// L2Advertisement, BGPAdvertisement, BGPPeer, Community or BFDProfile) replaces the
 // object of the same kind, namespace and name, or is added. The webhook
 // validates an object by building With it. r is not modified.
 func (r Resources) With(obj any) (Resources, error) {
@@ -121,6 +126,8 @@ func (r Resources) With(obj any) (Resources, error) {
 		r.Peers = with(r.Peers, o)
 	case *v1beta1.Community:
 		r.Communities = with(r.Communities, o)
+	case *v1beta1.BFDProfile:
+		r.BFDProfiles = with(r.BFDProfiles, o)
 	default:
 		return r, fmt.Errorf("config: %T is not a configuration object", obj)
 	}
@@ -128,8 +135,8 @@ func (r Resources) With(obj any) (Resources, error) {
 }
 
 // Without returns a copy of r without the object of obj's kind (a pointer
-// to an IPAddressPool, L2Advertisement, BGPAdvertisement, BGPPeer or
-// Community), namespace and name. The webhook validates a deletion by
+// to an IPAddressPool, L2Advertisement, BGPAdvertisement, BGPPeer,
+// Community or BFDProfile), namespace and name. The webhook validates a deletion by
 // building Without the object. r is not modified.
 func (r Resources) Without(obj any) (Resources, error) {
 	switch o := obj.(type) {
@@ -143,6 +150,8 @@ func (r Resources) Without(obj any) (Resources, error) {
 		r.Peers = without(r.Peers, o)
 	case *v1beta1.Community:
 		r.Communities = without(r.Communities, o)
+	case *v1beta1.BFDProfile:
+		r.BFDProfiles = without(r.BFDProfiles, o)
 	default:
 		return r, fmt.Errorf("config: %T is not a configuration object", obj)
 	}

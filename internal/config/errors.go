@@ -73,6 +73,7 @@ var kindRank = map[string]int{
 	"BGPAdvertisement": 3,
 	"BGPPeer":          4,
 	"Community":        5,
+	"BFDProfile":       6,
 }
 
 // sortErrors orders errors by kind, namespace, name, field (numbers in

@@ -27,7 +27,7 @@ type peerSet struct {
 
 // peers validates the peers, fills cfg.Peers with the valid ones (sorted
 // by name) and reports peers that would open the same session.
-func (b *builder) peers(cfg *model.Config, entries []entry[v1beta1.BGPPeer]) peerSet {
+func (b *builder) peers(cfg *model.Config, entries []entry[v1beta1.BGPPeer], bfd bfdSet) peerSet {
 	set := peerSet{known: map[string]bool{}, valid: map[string]*model.Peer{}}
 	type session struct {
 		addr netip.Addr
@@ -37,7 +37,7 @@ func (b *builder) peers(cfg *model.Config, entries []entry[v1beta1.BGPPeer]) pee
 	sessions := map[session]*object{}
 	for _, e := range entries {
 		set.known[e.obj.Name] = true
-		p, ok := b.peer(e)
+		p, ok := b.peer(e, bfd)
 		if !ok {
 			continue
 		}
@@ -53,7 +53,7 @@ func (b *builder) peers(cfg *model.Config, entries []entry[v1beta1.BGPPeer]) pee
 	return set
 }
 
-func (b *builder) peer(e entry[v1beta1.BGPPeer]) (*model.Peer, bool) {
+func (b *builder) peer(e entry[v1beta1.BGPPeer], bfd bfdSet) (*model.Peer, bool) {
 	spec := &e.obj.Spec
 	o := e.object
 	ok := true
@@ -176,6 +176,16 @@ func (b *builder) peer(e entry[v1beta1.BGPPeer]) (*model.Peer, bool) {
 			what = "dynamicASN is internal"
 		}
 		bad("spec.ebgpMultiHop", "ebgpMultiHop is for eBGP peers; %s", what)
+	}
+	if name := spec.BFDProfile; name != "" {
+		switch prof, known := bfd[name]; {
+		case !known:
+			bad("spec.bfdProfile", "BFDProfile %q does not exist", name)
+		case prof == nil:
+			ok = false // the profile's own errors are reported on it
+		default:
+			p.BFD = prof
+		}
 	}
 	sels, selOK := b.selectors(o, "spec.nodeSelectors", spec.NodeSelectors)
 	p.NodeSelectors = sels

@@ -517,3 +517,37 @@ bgp-communities:
 		t.Errorf("L2Advs = %+v", cfg.L2Advs)
 	}
 }
+
+func TestBuildBFDProfileErrors(t *testing.T) {
+	u := func(v uint32) *uint32 { return &v }
+	yes := true
+	prof := func(name string, mod func(*v1beta1.BFDProfileSpec)) v1beta1.BFDProfile {
+		p := v1beta1.BFDProfile{ObjectMeta: meta(name)}
+		if mod != nil {
+			mod(&p.Spec)
+		}
+		return p
+	}
+	withBFD := func(name string) func(*v1beta1.BGPPeerSpec) {
+		return func(s *v1beta1.BGPPeerSpec) { s.BFDProfile = name }
+	}
+	runErrorCases(t, []errorCase{
+		{"valid, defaults", Resources{BFDProfiles: []v1beta1.BFDProfile{prof("fast", nil)},
+			Peers: []v1beta1.BGPPeer{peer("p", "10.0.0.1", 1, 2, withBFD("fast"))}}, nil},
+		{"out of range", Resources{BFDProfiles: []v1beta1.BFDProfile{prof("bad", func(s *v1beta1.BFDProfileSpec) {
+			s.ReceiveInterval, s.TransmitInterval, s.DetectMultiplier, s.EchoInterval, s.MinimumTTL = u(9), u(60001), u(1), u(5), u(255)
+		})}}, []string{
+			`BFDProfile "bad": spec.detectMultiplier: 1 is not between 2 and 255`,
+			`BFDProfile "bad": spec.echoInterval: 5 is not between 10 and 60000`,
+			`BFDProfile "bad": spec.minimumTtl: 255 is not between 1 and 254`,
+			`BFDProfile "bad": spec.receiveInterval: 9 is not between 10 and 60000`,
+			`BFDProfile "bad": spec.transmitInterval: 60001 is not between 10 and 60000`}},
+		{"echo mode is accepted (and not used)", Resources{BFDProfiles: []v1beta1.BFDProfile{prof("echo", func(s *v1beta1.BFDProfileSpec) { s.EchoMode = &yes })}}, nil},
+		{"unknown profile", Resources{Peers: []v1beta1.BGPPeer{peer("p", "10.0.0.1", 1, 2, withBFD("nope"))}}, []string{
+			`BGPPeer "p": spec.bfdProfile: BFDProfile "nope" does not exist`}},
+		{"invalid profile is reported once", Resources{
+			BFDProfiles: []v1beta1.BFDProfile{prof("slow", func(s *v1beta1.BFDProfileSpec) { s.ReceiveInterval = u(60001) })},
+			Peers:       []v1beta1.BGPPeer{peer("p", "10.0.0.1", 1, 2, withBFD("slow"))}}, []string{
+			`BFDProfile "slow": spec.receiveInterval: 60001 is not between 10 and 60000`}},
+	})
+}

@@ -208,6 +208,7 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		&v1beta1.BGPAdvertisement{}: inNS,
 		&v1beta1.BGPPeer{}:          inNS,
 		&v1beta1.Community{}:        inNS,
+		&v1beta1.BFDProfile{}:       inNS,
 		&corev1.ConfigMap{}: {
 			Namespaces: map[string]cache.Config{opts.Namespace: {}},
 			Field:      fields.OneTermEqualSelector("metadata.name", v1beta1.LegacyConfigMapName),
@@ -323,6 +324,7 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		Watches(&v1beta1.BGPAdvertisement{}, toConfig, builder.WithPredicates(specOnly)).
 		Watches(&v1beta1.BGPPeer{}, toConfig, builder.WithPredicates(specOnly)).
 		Watches(&v1beta1.Community{}, toConfig, builder.WithPredicates(specOnly)).
+		Watches(&v1beta1.BFDProfile{}, toConfig, builder.WithPredicates(specOnly)).
 		Watches(&corev1.ConfigMap{}, toConfig).
 		WatchesRawSource(allocation.Once(allocation.ConfigKey)).
 		Complete(cfgRec)

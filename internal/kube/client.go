@@ -57,6 +57,7 @@ var resources = byKind(
 		{v1beta1.GroupVersion.WithKind("BGPAdvertisement"), "bgpadvertisements", true},
 		{v1beta1.GroupVersion.WithKind("BGPPeer"), "bgppeers", true},
 		{v1beta1.GroupVersion.WithKind("Community"), "communities", true},
+		{v1beta1.GroupVersion.WithKind("BFDProfile"), "bfdprofiles", true},
 		{v1beta1.GroupVersion.WithKind("ServiceL2Status"), "servicel2statuses", true},
 		{v1beta1.GroupVersion.WithKind("ServiceBGPStatus"), "servicebgpstatuses", true},
 		{v1beta1.GroupVersion.WithKind("BGPSessionStatus"), "bgpsessionstatuses", true},

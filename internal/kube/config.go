@@ -43,6 +43,11 @@ func LoadResources(ctx context.Context, r Reader, ns string) (config.Resources, 
 		return res, fmt.Errorf("list Communities: %w", err)
 	}
 	res.Communities = comms.Items
+	var bfd v1beta1.BFDProfileList
+	if err := r.List(ctx, &bfd, in); err != nil {
+		return res, fmt.Errorf("list BFDProfiles: %w", err)
+	}
+	res.BFDProfiles = bfd.Items
 
 	var cm corev1.ConfigMap
 	err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: v1beta1.LegacyConfigMapName}, &cm)

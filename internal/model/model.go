@@ -245,7 +245,20 @@ type Peer struct {
 	EBGPMultiHop    bool
 	NodeSelectors   []Selector
 	GracefulRestart bool
-	Source          Source
+	// BFD, when set, watches the session with BFD.
+	BFD    *BFDProfile
+	Source Source
+}
+
+// BFDProfile is the resolved BFD settings of a peer (defaults applied).
+type BFDProfile struct {
+	Name             string
+	ReceiveInterval  time.Duration
+	TransmitInterval time.Duration
+	DetectMultiplier uint8
+	Passive          bool
+	// MinimumTTL is the lowest TTL accepted on multi-hop sessions.
+	MinimumTTL uint8
 }
 
 // DynamicASN is how a peer's AS number is found: "" means it is

@@ -39,7 +39,7 @@ func setupBGP(api kube.Client, c *kube.Cache, rec kube.EventRecorder, inf *infor
 	// during a pass make one more. Only this node's Node matters: every
 	// node announces on its own.
 	toLoop := onEvent(r.kick)
-	if err := inf.addLoopHandler(toLoop, inf.pools, inf.bgpAdvs, inf.peers, inf.communities, inf.configMap,
+	if err := inf.addLoopHandler(toLoop, inf.pools, inf.bgpAdvs, inf.peers, inf.communities, inf.bfdProfiles, inf.configMap,
 		inf.secrets, // BGPPeer passwordSecrets
 	); err != nil {
 		return nil, nil, nil, nil, err
@@ -59,7 +59,7 @@ func setupBGP(api kube.Client, c *kube.Cache, rec kube.EventRecorder, inf *infor
 
 // bgpConfig is the informers BGPLoop.Prestart reads.
 func (s *informerSet) bgpConfig() []*kube.Informer {
-	return []*kube.Informer{s.pools, s.l2Advs, s.bgpAdvs, s.peers, s.communities, s.configMap, s.nodes, s.secrets}
+	return []*kube.Informer{s.pools, s.l2Advs, s.bgpAdvs, s.peers, s.communities, s.bfdProfiles, s.configMap, s.nodes, s.secrets}
 }
 
 // cachedClient reads from a cache and writes to the API server.

@@ -13,7 +13,7 @@ package speaker
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
 // The configuration in herald-system.
-// +kubebuilder:rbac:groups=herald.dev,namespace=herald-system,resources=ipaddresspools;l2advertisements;bgpadvertisements;bgppeers;communities,verbs=get;list;watch
+// +kubebuilder:rbac:groups=herald.dev,namespace=herald-system,resources=ipaddresspools;l2advertisements;bgpadvertisements;bgppeers;communities;bfdprofiles,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",namespace=herald-system,resources=configmaps,resourceNames=herald-config,verbs=get;list;watch
 
 // The speakers' status objects (each speaker writes its own node's).

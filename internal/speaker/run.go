@@ -229,7 +229,7 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		l2Runner.kickAfter(loop.BatchDelay())
 	})
 	if err := informers.addLoopHandler(toLoop, informers.nodes, informers.pools,
-		informers.l2Advs, informers.communities, informers.configMap); err != nil {
+		informers.l2Advs, informers.communities, informers.bfdProfiles, informers.configMap); err != nil {
 		return err
 	}
 	if err := informers.l2Status.AddHandler(onEvent(status.Kick)); err != nil {
@@ -341,6 +341,7 @@ type informerSet struct {
 	cache                                        *kube.Cache
 	services, slices, nodes, configMap, secrets  *kube.Informer
 	pools, l2Advs, bgpAdvs, peers, communities   *kube.Informer
+	bfdProfiles                                  *kube.Informer
 	l2Status, bgpServiceStatus, bgpSessionStatus *kube.Informer
 }
 
@@ -370,6 +371,7 @@ func newInformers(api *kube.APIClient, opts Options, class servicereq.Class) (*i
 		{&s.bgpAdvs, &v1beta1.BGPAdvertisement{}, inNS},
 		{&s.peers, &v1beta1.BGPPeer{}, inNS},
 		{&s.communities, &v1beta1.Community{}, inNS},
+		{&s.bfdProfiles, &v1beta1.BFDProfile{}, inNS},
 		{&s.l2Status, &v1beta1.ServiceL2Status{}, ownNode},
 		{&s.bgpServiceStatus, &v1beta1.ServiceBGPStatus{}, ownNode},
 		{&s.bgpSessionStatus, &v1beta1.BGPSessionStatus{}, ownNode},

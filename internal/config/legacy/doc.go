@@ -5,8 +5,7 @@
 // Parse checks the shape of the document and what only this format has:
 // every key is known (names are case-sensitive), every value has the right
 // type, no key is repeated, pools have unique names that are valid object
-// names, and protocols are "layer2" or "bgp". Top-level bfd-profiles and
-// peers' bfd-profile are accepted and kept but unused (Herald has no BFD).
+// names, and protocols are "layer2" or "bgp".
 // Values (addresses, ASNs, communities, durations' ranges) are checked by
 // config.Build on the converted objects; ConfigMapPath maps the field paths
 // of its errors back to paths in the ConfigMap.
@@ -24,7 +23,8 @@
 //     trailing dashes dropped ("peer-0-10-0-0-1", "peer-1-fd00--1"). The
 //     name changes when peers are reordered;
 //   - bgp-communities become one Community "configmap-communities", aliases
-//     sorted by name.
+//     sorted by name;
+//   - each bfd-profiles entry becomes a BFDProfile of the same name.
 //
 // Converted objects carry the annotations v1beta1.AnnotationSource
 // ("configmap") and v1beta1.AnnotationConfigMapPath. MigrationYAML writes

@@ -17,9 +17,7 @@ type File struct {
 	Peers          []Peer            `json:"peers,omitempty"`
 	BGPCommunities map[string]string `json:"bgp-communities,omitempty"`
 	Pools          []Pool            `json:"address-pools,omitempty"`
-	// BFDProfiles are accepted so existing ConfigMaps parse; Herald does
-	// not run BFD and ignores them.
-	BFDProfiles []BFDProfile `json:"bfd-profiles,omitempty"`
+	BFDProfiles    []BFDProfile      `json:"bfd-profiles,omitempty"`
 }
 
 // Peer is one entry of peers.
@@ -35,8 +33,7 @@ type Peer struct {
 	Password      string           `json:"password,omitempty"`
 	EBGPMultiHop  bool             `json:"ebgp-multihop,omitempty"`
 	NodeSelectors []NodeSelector   `json:"node-selectors,omitempty"`
-	// BFDProfile is kept but unused.
-	BFDProfile string `json:"bfd-profile,omitempty"`
+	BFDProfile    string           `json:"bfd-profile,omitempty"`
 }
 
 // NodeSelector is a label selector in the ConfigMap's spelling.
@@ -76,7 +73,7 @@ type BGPAdvertisement struct {
 	Communities         []string `json:"communities,omitempty"`
 }
 
-// BFDProfile is one entry of bfd-profiles (unused).
+// BFDProfile is one entry of bfd-profiles.
 type BFDProfile struct {
 	Name             string  `json:"name,omitempty"`
 	ReceiveInterval  *uint32 `json:"receive-interval,omitempty"`

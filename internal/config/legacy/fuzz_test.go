@@ -41,6 +41,7 @@ func FuzzParseLegacy(f *testing.F) {
 		objs := file.Resources("herald-system")
 		cfg, err := config.Build(config.Resources{
 			Pools: objs.Pools, L2Advs: objs.L2Advs, BGPAdvs: objs.BGPAdvs, Peers: objs.Peers, Communities: objs.Communities,
+			BFDProfiles: objs.BFDProfiles,
 		}, config.Options{})
 		if (cfg == nil) == (err == nil) {
 			t.Fatalf("Build returned model %v and error %v", cfg, err)

@@ -12,7 +12,8 @@ import (
 
 // MigrationYAML returns the CRD objects equivalent to a MetalLB v0.12
 // configuration as a multi-document YAML stream: IPAddressPools, then
-// L2Advertisements, BGPAdvertisements, BGPPeers and the Community, each in
+// L2Advertisements, BGPAdvertisements, BGPPeers, the Community and the
+// BFDProfiles, each in
 // document order, keys sorted, without status, empty fields or Herald's
 // source annotations. It fails only when Parse does; values are not
 // validated (config.Build does that, on the ConfigMap or on the output).
@@ -37,6 +38,9 @@ func MigrationYAML(data []byte, namespace string) ([]byte, error) {
 	}
 	for i := range objs.Communities {
 		docs = append(docs, &objs.Communities[i])
+	}
+	for i := range objs.BFDProfiles {
+		docs = append(docs, &objs.BFDProfiles[i])
 	}
 	var out bytes.Buffer
 	for i, d := range docs {

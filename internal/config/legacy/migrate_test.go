@@ -141,6 +141,9 @@ func decodeDocuments(t *testing.T, stream []byte) config.Resources {
 		case "Community":
 			res.Communities = append(res.Communities, v1beta1.Community{})
 			err = yaml.UnmarshalStrict([]byte(doc), &res.Communities[len(res.Communities)-1])
+		case "BFDProfile":
+			res.BFDProfiles = append(res.BFDProfiles, v1beta1.BFDProfile{})
+			err = yaml.UnmarshalStrict([]byte(doc), &res.BFDProfiles[len(res.BFDProfiles)-1])
 		default:
 			err = fmt.Errorf("unexpected kind %q", tm.Kind)
 		}

@@ -24,6 +24,7 @@ type Objects struct {
 	BGPAdvs     []v1beta1.BGPAdvertisement
 	Peers       []v1beta1.BGPPeer
 	Communities []v1beta1.Community
+	BFDProfiles []v1beta1.BFDProfile
 }
 
 // Resources converts f into Herald's configuration objects in namespace
@@ -92,6 +93,7 @@ func (f *File) Resources(namespace string) Objects {
 			KeepaliveTime: clonePtr(p.KeepaliveTime),
 			Password:      p.Password,
 			EBGPMultiHop:  p.EBGPMultiHop,
+			BFDProfile:    p.BFDProfile,
 		}}
 		for _, s := range p.NodeSelectors {
 			sel := metav1.LabelSelector{MatchLabels: maps.Clone(s.MatchLabels)}
@@ -106,6 +108,23 @@ func (f *File) Resources(namespace string) Objects {
 		}
 		peer.TypeMeta, peer.ObjectMeta = meta("BGPPeer", PeerName(i, p.PeerAddress), fmt.Sprintf("peers[%d]", i))
 		out.Peers = append(out.Peers, peer)
+	}
+	for i, b := range f.BFDProfiles {
+		prof := v1beta1.BFDProfile{Spec: v1beta1.BFDProfileSpec{
+			ReceiveInterval:  clonePtr(b.ReceiveInterval),
+			TransmitInterval: clonePtr(b.TransmitInterval),
+			DetectMultiplier: clonePtr(b.DetectMultiplier),
+			EchoInterval:     clonePtr(b.EchoInterval),
+			MinimumTTL:       clonePtr(b.MinimumTTL),
+		}}
+		if b.EchoMode {
+			prof.Spec.EchoMode = &b.EchoMode
+		}
+		if b.PassiveMode {
+			prof.Spec.PassiveMode = &b.PassiveMode
+		}
+		prof.TypeMeta, prof.ObjectMeta = meta("BFDProfile", b.Name, fmt.Sprintf("bfd-profiles[%d]", i))
+		out.BFDProfiles = append(out.BFDProfiles, prof)
 	}
 	if len(f.BGPCommunities) > 0 {
 		var c v1beta1.Community
@@ -169,6 +188,14 @@ var legacyKeys = map[string]string{
 	"keepaliveTime":       "keepalive-time",
 	"password":            "password",
 	"ebgpMultiHop":        "ebgp-multihop",
+	"bfdProfile":          "bfd-profile",
+	"receiveInterval":     "receive-interval",
+	"transmitInterval":    "transmit-interval",
+	"detectMultiplier":    "detect-multiplier",
+	"echoInterval":        "echo-interval",
+	"echoMode":            "echo-mode",
+	"passiveMode":         "passive-mode",
+	"minimumTtl":          "minimum-ttl",
 	"nodeSelectors":       "node-selectors",
 	"matchLabels":         "match-labels",
 	"matchExpressions":    "match-expressions",

@@ -24,8 +24,9 @@ func TestResources(t *testing.T) {
 			HoldTime: &metav1.Duration{Duration: time.Minute}, Password: "pw", EBGPMultiHop: true,
 			NodeSelectors: []NodeSelector{{MatchLabels: map[string]string{"a": "b"},
 				MatchExpressions: []SelectorRequirement{{Key: "k", Operator: "NotIn", Values: []string{"v"}}}}},
-			BFDProfile: "ignored",
+			BFDProfile: "fast",
 		}},
+		BFDProfiles:    []BFDProfile{{Name: "fast", ReceiveInterval: ptr[uint32](50), DetectMultiplier: ptr[uint32](4), EchoMode: true, PassiveMode: true}},
 		BGPCommunities: map[string]string{"z": "1:1", "a": "2:2"},
 		Pools: []Pool{
 			{Name: "l2", Protocol: ProtocolLayer2, Addresses: []string{"10.0.0.0/24"}, AvoidBuggyIPs: true},
@@ -72,6 +73,7 @@ func TestResources(t *testing.T) {
 		HoldTime: &metav1.Duration{Duration: time.Minute}, Password: "pw", EBGPMultiHop: true,
 		NodeSelectors: []metav1.LabelSelector{{MatchLabels: map[string]string{"a": "b"},
 			MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "k", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"v"}}}}},
+		BFDProfile: "fast",
 	}}
 	_, peer.ObjectMeta = objectMeta("peer-0-fd00--1", "peers[0]")
 	peer.TypeMeta = metav1.TypeMeta{APIVersion: "herald.dev/v1beta1", Kind: "BGPPeer"}
@@ -80,6 +82,10 @@ func TestResources(t *testing.T) {
 	_, comm.ObjectMeta = objectMeta("configmap-communities", "bgp-communities")
 	comm.TypeMeta = metav1.TypeMeta{APIVersion: "herald.dev/v1beta1", Kind: "Community"}
 	want.Communities = []v1beta1.Community{comm}
+	bfd := v1beta1.BFDProfile{Spec: v1beta1.BFDProfileSpec{ReceiveInterval: ptr[uint32](50), DetectMultiplier: ptr[uint32](4), EchoMode: ptr(true), PassiveMode: ptr(true)}}
+	_, bfd.ObjectMeta = objectMeta("fast", "bfd-profiles[0]")
+	bfd.TypeMeta = metav1.TypeMeta{APIVersion: "herald.dev/v1beta1", Kind: "BFDProfile"}
+	want.BFDProfiles = []v1beta1.BFDProfile{bfd}
 
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Resources (-want +got):\n%s", diff)

@@ -130,6 +130,9 @@ func (r *ConfigReconciler) report(ctx context.Context, res config.Resources, err
 	for i := range res.Communities {
 		note(r.setValid(ctx, &res.Communities[i], "Community", res.Communities[i].Status.Conditions, byObj))
 	}
+	for i := range res.BFDProfiles {
+		note(r.setValid(ctx, &res.BFDProfiles[i], "BFDProfile", res.BFDProfiles[i].Status.Conditions, byObj))
+	}
 	// Errors in objects converted from the ConfigMap, or not tied to any
 	// object, are reported on the ConfigMap.
 	if res.ConfigMap != nil {

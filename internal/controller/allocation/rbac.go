@@ -13,6 +13,6 @@ package allocation
 
 // The configuration in herald-system, and its Valid conditions and pool
 // counts (status).
-// +kubebuilder:rbac:groups=herald.dev,namespace=herald-system,resources=ipaddresspools;l2advertisements;bgpadvertisements;bgppeers;communities,verbs=get;list;watch
-// +kubebuilder:rbac:groups=herald.dev,namespace=herald-system,resources=ipaddresspools/status;l2advertisements/status;bgpadvertisements/status;bgppeers/status;communities/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=herald.dev,namespace=herald-system,resources=ipaddresspools;l2advertisements;bgpadvertisements;bgppeers;communities;bfdprofiles,verbs=get;list;watch
+// +kubebuilder:rbac:groups=herald.dev,namespace=herald-system,resources=ipaddresspools/status;l2advertisements/status;bgpadvertisements/status;bgppeers/status;communities/status;bfdprofiles/status,verbs=get;patch;update
 // +kubebuilder:rbac:groups="",namespace=herald-system,resources=configmaps,resourceNames=herald-config,verbs=get;list;watch

@@ -177,7 +177,7 @@ func clean(t *testing.T, c client.Client) {
 	t.Helper()
 	for _, nsName := range []string{ns, "elsewhere"} {
 		in := client.InNamespace(nsName)
-		for _, obj := range []client.Object{&v1beta1.BGPAdvertisement{}, &v1beta1.L2Advertisement{}, &v1beta1.BGPPeer{}, &v1beta1.Community{}, &v1beta1.IPAddressPool{}} {
+		for _, obj := range []client.Object{&v1beta1.BGPAdvertisement{}, &v1beta1.L2Advertisement{}, &v1beta1.BGPPeer{}, &v1beta1.Community{}, &v1beta1.BFDProfile{}, &v1beta1.IPAddressPool{}} {
 			if err := c.DeleteAllOf(ctx(), obj, in); err != nil {
 				t.Fatalf("clean %T: %v", obj, err)
 			}
@@ -187,6 +187,10 @@ func clean(t *testing.T, c client.Client) {
 }
 
 func om(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: ns, Name: name} }
+
+func bfdProfile(name string, ms uint32) *v1beta1.BFDProfile {
+	return &v1beta1.BFDProfile{ObjectMeta: om(name), Spec: v1beta1.BFDProfileSpec{TransmitInterval: &ms, ReceiveInterval: &ms}}
+}
 
 func pool(name string, addrs ...string) *v1beta1.IPAddressPool {
 	return &v1beta1.IPAddressPool{ObjectMeta: om(name), Spec: v1beta1.IPAddressPoolSpec{Addresses: addrs}}
@@ -295,6 +299,12 @@ func TestRejections(t *testing.T) {
 			denied + `BGPPeer "both-asns": spec.dynamicASN: set only one of peerASN and dynamicASN`}},
 		{"dynamicASN neither internal nor external", nil, step{obj: unstructuredPeer("any-asn", map[string]any{"myASN": int64(64500), "dynamicASN": "any", "peerAddress": "10.1.0.1"})}, []string{
 			`spec.dynamicASN: Unsupported value: "any"`}},
+		{"BGPPeer naming a BFDProfile that does not exist", nil, step{obj: peer("no-bfd", 64500, 64501, func(s *v1beta1.BGPPeerSpec) { s.BFDProfile = "fast" })}, []string{
+			denied + `BGPPeer "no-bfd": spec.bfdProfile: BFDProfile "fast" does not exist`}},
+		{"deleting a BFDProfile in use", []client.Object{bfdProfile("fast", 100), peer("uses-bfd", 64500, 64501, func(s *v1beta1.BGPPeerSpec) { s.BFDProfile = "fast" })}, step{obj: bfdProfile("fast", 100), delete: true}, []string{
+			denied + `BGPPeer "uses-bfd": spec.bfdProfile: BFDProfile "fast" does not exist`}},
+		{"BFD interval too short", nil, step{obj: bfdProfile("too-fast", 5)}, []string{
+			`spec.transmitInterval: Invalid value: 5: spec.transmitInterval in body should be greater than or equal to 10`}},
 		{"holdTime under 3s", nil, step{obj: peer("short-hold", 64500, 64500, func(s *v1beta1.BGPPeerSpec) { s.HoldTime = dur(2 * time.Second) })}, []string{
 			denied + `BGPPeer "short-hold": spec.holdTime: 2s is neither 0 nor between 3s and 65535s`}},
 		{"keepalive not under holdTime", nil, step{obj: peer("keepalive", 64500, 64500, func(s *v1beta1.BGPPeerSpec) {
@@ -369,6 +379,8 @@ func TestValidChangesPass(t *testing.T) {
 		}),
 		bgpAdv("ebgp", func(s *v1beta1.BGPAdvertisementSpec) { s.IPAddressPools, s.Peers = []string{"a"}, []string{"ebgp"} }),
 		peer("dynamic", 64500, 0, func(s *v1beta1.BGPPeerSpec) { s.PeerAddress, s.DynamicASN = "10.1.0.3", v1beta1.DynamicASNExternal }),
+		bfdProfile("fast", 100),
+		peer("with-bfd", 64500, 64501, func(s *v1beta1.BGPPeerSpec) { s.PeerAddress, s.BFDProfile = "10.1.0.4", "fast" }),
 	}
 	for _, obj := range objs {
 		if err := c.Create(ctx(), obj); err != nil {

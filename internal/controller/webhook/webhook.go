@@ -24,7 +24,7 @@ import (
 const Path = "/validate-herald-dev-v1beta1"
 
 // +kubebuilder:webhookconfiguration:mutating=false,name=herald-validating-webhook
-// +kubebuilder:webhook:path=/validate-herald-dev-v1beta1,mutating=false,failurePolicy=ignore,sideEffects=None,matchPolicy=Equivalent,timeoutSeconds=10,admissionReviewVersions=v1,groups=herald.dev,versions=v1beta1,resources=ipaddresspools;l2advertisements;bgpadvertisements;bgppeers;communities,verbs=create;update;delete,name=config.herald.dev,serviceName=herald-webhook,serviceNamespace=herald-system,servicePort=443
+// +kubebuilder:webhook:path=/validate-herald-dev-v1beta1,mutating=false,failurePolicy=ignore,sideEffects=None,matchPolicy=Equivalent,timeoutSeconds=10,admissionReviewVersions=v1,groups=herald.dev,versions=v1beta1,resources=ipaddresspools;l2advertisements;bgpadvertisements;bgppeers;communities;bfdprofiles,verbs=create;update;delete,name=config.herald.dev,serviceName=herald-webhook,serviceNamespace=herald-system,servicePort=443
 
 // Validator is the admission handler.
 type Validator struct {
@@ -55,6 +55,8 @@ func newObject(kind string) (client.Object, bool) {
 		return &v1beta1.BGPPeer{}, true
 	case "Community":
 		return &v1beta1.Community{}, true
+	case "BFDProfile":
+		return &v1beta1.BFDProfile{}, true
 	}
 	return nil, false
 }
