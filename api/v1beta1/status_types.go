@@ -103,6 +103,10 @@ type BGPSessionStatusStatus struct {
 	// LastTransitionTime is when State last changed.
 	// +optional
 	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`
+	// BFDState is the state of the session's BFD session (Up, Down,
+	// Init, AdminDown); empty without a BFDProfile.
+	// +optional
+	BFDState string `json:"bfdState,omitempty"`
 	// AdvertisedPrefixes counts prefixes sent to the peer.
 	// +optional
 	AdvertisedPrefixes int32 `json:"advertisedPrefixes,omitempty"`
@@ -120,6 +124,7 @@ type BGPSessionStatusStatus struct {
 // +kubebuilder:printcolumn:name="Address",type=string,JSONPath=`.status.peerAddress`
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
 // +kubebuilder:printcolumn:name="Peer ASN",type=integer,JSONPath=`.status.peerASN`,priority=1
+// +kubebuilder:printcolumn:name="BFD",type=string,JSONPath=`.status.bfdState`
 // +kubebuilder:printcolumn:name="Prefixes",type=integer,JSONPath=`.status.advertisedPrefixes`
 type BGPSessionStatus struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -11,6 +11,9 @@ type BGP struct {
 	UpdatesSent *prometheus.CounterVec
 	// AnnouncedPrefixes is the number of prefixes advertised to the peer.
 	AnnouncedPrefixes *prometheus.GaugeVec
+	// BFDSessionUp is 1 while the BFD session with the peer is Up (peers
+	// with a BFDProfile only).
+	BFDSessionUp *prometheus.GaugeVec
 }
 
 // NewBGP creates the BGP metrics and registers them in reg.
@@ -28,7 +31,11 @@ func NewBGP(reg prometheus.Registerer) *BGP {
 			Namespace: namespace, Subsystem: "bgp", Name: "announced_prefixes",
 			Help: "Prefixes advertised to the peer.",
 		}, []string{"peer"}),
+		BFDSessionUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "bfd", Name: "session_up",
+			Help: "1 while the BFD session with the BGP peer is Up, else 0 (peers with a BFDProfile only).",
+		}, []string{"peer"}),
 	}
-	reg.MustRegister(m.SessionUp, m.UpdatesSent, m.AnnouncedPrefixes)
+	reg.MustRegister(m.SessionUp, m.UpdatesSent, m.AnnouncedPrefixes, m.BFDSessionUp)
 	return m
 }

@@ -39,8 +39,10 @@ type BGPLoop struct {
 	NodeName  string
 	Class     servicereq.Class
 	Speaker   BGPSpeaker
-	Status    *BGPStatusWriter // nil: no status objects
-	Log       logr.Logger
+	// BFD runs the sessions of peers with a BFDProfile (nil: none).
+	BFD    BFDSessions
+	Status *BGPStatusWriter // nil: no status objects
+	Log    logr.Logger
 	// ServiceStore, when set, is read for the Services (see L2Loop).
 	ServiceStore interface{ List() []any }
 
@@ -73,6 +75,7 @@ func (l *BGPLoop) Reconcile(ctx context.Context) (time.Duration, error) {
 	l.logProblems(desired.Problems)
 
 	d, problems := l.speakerDesired(ctx, desired)
+	l.reconcileBFD(desired, problems)
 	err = l.Speaker.Reconcile(ctx, d)
 	if l.Status != nil {
 		l.Status.Set(desired, problems)
@@ -104,7 +107,9 @@ func (l *BGPLoop) Prestart(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d, _ := l.speakerDesired(ctx, ComputeBGP(in)) // the pass reports problems
+	desired := ComputeBGP(in)
+	d, problems := l.speakerDesired(ctx, desired) // the pass reports problems
+	l.reconcileBFD(desired, problems)
 	d.Peers = slices.DeleteFunc(d.Peers, func(p bgp.Peer) bool { return p.GracefulRestart })
 	if len(d.Peers) == 0 {
 		return nil
@@ -113,6 +118,16 @@ func (l *BGPLoop) Prestart(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// reconcileBFD sets the BFD sessions of the desired BGP sessions.
+func (l *BGPLoop) reconcileBFD(desired BGPDesired, problems map[string]string) {
+	if l.BFD == nil {
+		return
+	}
+	if err := l.BFD.Reconcile(bfdPeers(desired, problems)); err != nil {
+		l.Log.Error(err, "BFD sessions")
+	}
 }
 
 // speakerDesired turns desired into the speaker's terms; the sessions it

@@ -22,7 +22,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/herald-lb/herald/api/v1beta1"
+	"github.com/herald-lb/herald/internal/announce/bfd"
 	"github.com/herald-lb/herald/internal/announce/bgp"
+	fsm "github.com/herald-lb/herald/internal/bfd"
 	"github.com/herald-lb/herald/internal/k8s"
 	"github.com/herald-lb/herald/internal/kube"
 	"github.com/herald-lb/herald/internal/metrics"
@@ -278,6 +280,8 @@ func TestBGPStatusWriter(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := metrics.NewBGP(reg)
 	status := NewBGPStatusWriter(k8s.Client(cl), rec, v1beta1.Namespace, "n1", spk, m, logr.Discard())
+	status.BFD = bfdStates{{Peer: "router", Address: netip.MustParseAddr("172.31.255.1"), State: fsm.StateUp},
+		{Peer: "router", Address: netip.MustParseAddr("172.31.255.99"), State: fsm.StateDown}} // another address: not this session's
 	loop.Status = status
 	if _, err := loop.Reconcile(ctx); err != nil {
 		t.Fatal(err)
@@ -295,7 +299,7 @@ func TestBGPStatusWriter(t *testing.T) {
 	if err := cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: "n1-router"}, &sess); err != nil {
 		t.Fatal(err)
 	}
-	wantSess := v1beta1.BGPSessionStatusStatus{Node: "n1", Peer: "router", PeerAddress: "172.31.255.1", State: "Established", PeerASN: 64512,
+	wantSess := v1beta1.BGPSessionStatusStatus{Node: "n1", Peer: "router", PeerAddress: "172.31.255.1", State: "Established", PeerASN: 64512, BFDState: "Up",
 		LastTransitionTime: metav1.NewTime(since.Truncate(time.Second)), AdvertisedPrefixes: 2}
 	if d := cmp.Diff(wantSess, sess.Status); d != "" {
 		t.Errorf("BGPSessionStatus (-want +got):\n%s", d)
@@ -317,6 +321,9 @@ func TestBGPStatusWriter(t *testing.T) {
 	}
 	if up := testutil.ToFloat64(m.SessionUp.WithLabelValues("router")); up != 1 {
 		t.Errorf("session_up %v, want 1", up)
+	}
+	if up := testutil.ToFloat64(m.BFDSessionUp.WithLabelValues("router")); up != 1 {
+		t.Errorf("bfd session_up %v, want 1", up)
 	}
 	if n := testutil.ToFloat64(m.AnnouncedPrefixes.WithLabelValues("router")); n != 2 {
 		t.Errorf("announced_prefixes %v, want 2", n)
@@ -551,3 +558,8 @@ func TestBGPStatusWriterRecreatesDeleted(t *testing.T) {
 		t.Errorf("ServiceBGPStatus created again as %+v, labels %v", svc.Status, svc.Labels)
 	}
 }
+
+// bfdStates is a fixed set of BFD session states.
+type bfdStates []bfd.SessionState
+
+func (b bfdStates) States() []bfd.SessionState { return b }

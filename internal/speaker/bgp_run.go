@@ -6,6 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 
+	"github.com/herald-lb/herald/internal/announce/bfd"
 	"github.com/herald-lb/herald/internal/announce/bgp"
 	"github.com/herald-lb/herald/internal/kube"
 	"github.com/herald-lb/herald/internal/metrics"
@@ -17,14 +18,16 @@ import (
 // with the process's context, not the loop's, so that SIGTERM closes the
 // sessions at once. The GoBGP server starts with the first peer; without
 // BGPPeers it costs nothing.
-func setupBGP(api kube.Client, c *kube.Cache, rec kube.EventRecorder, inf *informerSet, opts Options,
+func setupBGP(api kube.Client, c *kube.Cache, rec kube.EventRecorder, inf *informerSet, opts Options, bfdMgr *bfd.Manager,
 	reg prometheus.Registerer, log logr.Logger) (*bgp.Speaker, *BGPLoop, *runner, *BGPStatusWriter, error) {
 	spk := bgp.New(bgp.Options{Log: log.WithName("bgp"), ListenPort: opts.BGPListenPort})
 	// The status writer reads its objects from the cache and writes them
 	// to the API server.
 	status := NewBGPStatusWriter(cachedClient{Reader: c, Writer: api}, rec, opts.Namespace, opts.NodeName,
 		spk, metrics.NewBGP(reg), log.WithName("bgp-status"))
+	status.BFD = bfdMgr
 	loop := &BGPLoop{
+		BFD:          bfdMgr,
 		Client:       c,
 		Namespace:    opts.Namespace,
 		NodeName:     opts.NodeName,

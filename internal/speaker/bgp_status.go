@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/herald-lb/herald/api/v1beta1"
+	"github.com/herald-lb/herald/internal/announce/bfd"
 	"github.com/herald-lb/herald/internal/announce/bgp"
 	"github.com/herald-lb/herald/internal/kube"
 	"github.com/herald-lb/herald/internal/metrics"
@@ -54,8 +55,10 @@ type BGPStatusWriter struct {
 	Namespace string
 	NodeName  string
 	Sessions  BGPSessions
-	Metrics   *metrics.BGP // nil: none
-	Log       logr.Logger
+	// BFD, when set, gives the BFD state of the sessions that have one.
+	BFD     interface{ States() []bfd.SessionState }
+	Metrics *metrics.BGP // nil: none
+	Log     logr.Logger
 
 	// RouteRefresh is how long a change of routes alone (prefix counts)
 	// may wait before the sessions' statuses and metrics show it;
@@ -124,6 +127,10 @@ func (w *BGPStatusWriter) Set(d BGPDesired, problems map[string]string) {
 		notifyChan(w.kickSvc)
 	}
 }
+
+// KickSessions makes the sessions' statuses be written again (a BFD
+// session changed).
+func (w *BGPStatusWriter) KickSessions() { notifyChan(w.kickPeer) }
 
 // Waiting returns whether the writer has had the loop's desired state
 // (Set) and the sessions of it not established yet, by peer name, less
@@ -238,7 +245,15 @@ func (w *BGPStatusWriter) syncSessions(ctx context.Context) error {
 		states[s.Peer] = s
 	}
 
-	w.metrics(peers, states)
+	bfdStates := map[string]string{}
+	if w.BFD != nil {
+		for _, s := range w.BFD.States() {
+			if pv, ok := peers[s.Peer]; ok && pv.addr == s.Address {
+				bfdStates[s.Peer] = s.State.String()
+			}
+		}
+	}
+	w.metrics(peers, states, bfdStates)
 	for name, pv := range peers {
 		st, ok := states[name]
 		if !ok {
@@ -277,7 +292,7 @@ func (w *BGPStatusWriter) syncSessions(ctx context.Context) error {
 			st = bgp.SessionState{State: bgp.StateIdle}
 		}
 		want := v1beta1.BGPSessionStatusStatus{
-			Node: w.NodeName, Peer: name, PeerAddress: pv.addr.String(), State: v1beta1.BGPSessionState(st.State), PeerASN: st.PeerASN,
+			Node: w.NodeName, Peer: name, PeerAddress: pv.addr.String(), State: v1beta1.BGPSessionState(st.State), PeerASN: st.PeerASN, BFDState: bfdStates[name],
 			AdvertisedPrefixes: int32(st.PrefixesSent), Message: st.LastError,
 		}
 		if !st.Since.IsZero() {
@@ -324,16 +339,25 @@ func (w *BGPStatusWriter) syncSessions(ctx context.Context) error {
 }
 
 func sessionStatusEqual(a, b v1beta1.BGPSessionStatusStatus) bool {
-	return a.Node == b.Node && a.Peer == b.Peer && a.PeerAddress == b.PeerAddress && a.State == b.State && a.PeerASN == b.PeerASN &&
+	return a.Node == b.Node && a.Peer == b.Peer && a.PeerAddress == b.PeerAddress && a.State == b.State && a.PeerASN == b.PeerASN && a.BFDState == b.BFDState &&
 		a.LastTransitionTime.Equal(&b.LastTransitionTime) && a.AdvertisedPrefixes == b.AdvertisedPrefixes && a.Message == b.Message
 }
 
 // metrics sets the per-peer metrics and drops those of peers gone.
-func (w *BGPStatusWriter) metrics(peers map[string]peerView, states map[string]bgp.SessionState) {
+func (w *BGPStatusWriter) metrics(peers map[string]peerView, states map[string]bgp.SessionState, bfdStates map[string]string) {
 	if w.Metrics == nil {
 		return
 	}
 	for name := range peers {
+		if st, ok := bfdStates[name]; ok {
+			up := 0.0
+			if st == "Up" {
+				up = 1
+			}
+			w.Metrics.BFDSessionUp.WithLabelValues(name).Set(up)
+		} else {
+			w.Metrics.BFDSessionUp.DeleteLabelValues(name)
+		}
 		st := states[name]
 		up := 0.0
 		if st.State == bgp.StateEstablished {
@@ -358,6 +382,7 @@ func (w *BGPStatusWriter) metrics(peers map[string]peerView, states map[string]b
 			w.Metrics.SessionUp.DeleteLabelValues(name)
 			w.Metrics.AnnouncedPrefixes.DeleteLabelValues(name)
 			w.Metrics.UpdatesSent.DeleteLabelValues(name)
+			w.Metrics.BFDSessionUp.DeleteLabelValues(name)
 		}
 	}
 }

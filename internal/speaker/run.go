@@ -27,6 +27,7 @@ import (
 
 	"github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/internal/announce/arp"
+	"github.com/herald-lb/herald/internal/announce/bfd"
 	"github.com/herald-lb/herald/internal/announce/ifaces"
 	"github.com/herald-lb/herald/internal/announce/ndp"
 	"github.com/herald-lb/herald/internal/kube"
@@ -236,10 +237,12 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		return err
 	}
 
-	bgpSpeaker, bgpLoop, bgpRunner, bgpStatus, err := setupBGP(api, c, recorder, informers, opts, reg, log)
+	bfdMgr := bfd.New(bfd.Options{Log: log.WithName("bfd")})
+	bgpSpeaker, bgpLoop, bgpRunner, bgpStatus, err := setupBGP(api, c, recorder, informers, opts, bfdMgr, reg, log)
 	if err != nil {
 		return err
 	}
+	bfdLink := &BFDLink{BFD: bfdMgr, BGP: bgpSpeaker, Log: log.WithName("bfd"), Notify: bgpStatus.KickSessions}
 
 	// Everything but BGP stops with mctx, after the handover; BGP stops
 	// with ctx itself: SIGTERM closes the sessions at once.
@@ -286,6 +289,16 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	bgpCtx, stopBGP := context.WithCancel(ctx)
 	defer stopBGP()
 	g.run("bgp", func() error { return bgpSpeaker.Run(bgpCtx) })
+	// BFD stops with BGP: the routers learn at once (AdminDown). Without
+	// its ports BFD sessions stay down, which the status shows; the rest
+	// of the speaker runs on.
+	g.run("bfd", func() error {
+		if err := bfdMgr.Run(bgpCtx); err != nil {
+			log.Error(err, "BFD is not running")
+		}
+		return nil
+	})
+	g.run("bfd link", func() error { return bfdLink.Run(bgpCtx) })
 
 	stopAll := func() {
 		stopBGP()

@@ -78,7 +78,8 @@ type peerRecord struct {
 	lastError string
 	// refuseASN is a router AS the session must not have (0: none).
 	refuseASN uint32
-	// refused says why the session was last shut down by this side.
+	// refused says why this side last shut the session down (a refused
+	// dynamic AS, a reset after BFD went down), until it is up again.
 	refused string
 }
 
@@ -558,6 +559,25 @@ func (s *Speaker) refuse(addr netip.Addr, rec *peerRecord) {
 		defer cancel()
 		_ = s.srv.EnablePeer(ctx, &api.EnablePeerRequest{Address: addr.String()})
 	})
+}
+
+// ResetPeer closes the session with addr (a NOTIFICATION, Cease) and
+// lets it connect again; why becomes the session's last error. It is
+// what a BFD session going down does to its BGP session.
+func (s *Speaker) ResetPeer(ctx context.Context, addr netip.Addr, why string) error {
+	addr = addr.Unmap()
+	s.stateMu.Lock()
+	rec := s.records[addr]
+	if rec == nil || rec.state != StateEstablished {
+		s.stateMu.Unlock()
+		return nil
+	}
+	rec.refused = why
+	s.stateMu.Unlock()
+	if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Communication: why}); err != nil {
+		return fmt.Errorf("reset BGP session with %s: %w", addr, err)
+	}
+	return nil
 }
 
 // Sessions returns the state of every wanted session, sorted by peer
