@@ -131,6 +131,139 @@ func TestBGPGracefulShutdown(t *testing.T) {
 	figure(t, "bgp-restart-nexthop-back-ipv4", time.Since(t1)) // from the restart: includes the speaker's start
 }
 
+// TestBGPBFD: with a BFDProfile on the peers every node runs BFD with the
+// router (whose neighbors are configured for BFD), and a node that freezes
+// (SIGSTOP: no FIN, no NOTIFICATION) loses its next hop in the router's
+// kernel within BFD's detection time (3 x 100 ms), not the BGP hold time
+// (3 s). Thawed, it is back.
+func TestBGPBFD(t *testing.T) {
+	requireLab(t)
+	requireSpeaker(t)
+	setupBGP(t)
+	nodes := drv.NodeNames()
+	if len(nodes) < 2 {
+		t.Skip("needs two nodes")
+	}
+	ms := uint32(100)
+	prof := &v1beta1.BFDProfile{ObjectMeta: metav1.ObjectMeta{Name: "e2e-fast", Namespace: v1beta1.Namespace},
+		Spec: v1beta1.BFDProfileSpec{ReceiveInterval: &ms, TransmitInterval: &ms}}
+	ctx := ctxT(t)
+	_ = deleteAndWait(ctx, prof.DeepCopy())
+	if err := cl.Create(ctx, prof); err != nil {
+		t.Fatal(err)
+	}
+	setBFD := func(ctx context.Context, name string) error {
+		for _, p := range []string{peerBGPv4, peerBGPv6} {
+			var peer v1beta1.BGPPeer
+			if err := cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: p}, &peer); err != nil {
+				return err
+			}
+			peer.Spec.BFDProfile = name
+			if err := cl.Update(ctx, &peer); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	t.Cleanup(func() {
+		_ = setBFD(context.Background(), "")
+		_ = deleteAndWait(context.Background(), prof)
+	})
+	if err := setBFD(ctx, prof.Name); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "every node's BGPSessionStatus shows BFD Up, and so does the router", func() (bool, string) {
+		var list v1beta1.BGPSessionStatusList
+		if err := cl.List(context.Background(), &list, client.InNamespace(v1beta1.Namespace)); err != nil {
+			return false, err.Error()
+		}
+		var notUp []string
+		for _, s := range list.Items {
+			if s.Status.BFDState != "Up" {
+				notUp = append(notUp, fmt.Sprintf("%s/%s=%q", s.Status.Node, s.Status.Peer, s.Status.BFDState))
+			}
+		}
+		if len(list.Items) < 2*len(nodes) || len(notUp) > 0 {
+			return false, fmt.Sprintf("%d statuses, BFD not up: %v", len(list.Items), notUp)
+		}
+		peers, err := routerBFDPeers(t)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, n := range nodes {
+			for _, f := range []lab.Family{lab.IPv4, lab.IPv6} {
+				a, _ := drv.NodeAddress(n, f)
+				if peers[a.String()] != "up" {
+					return false, fmt.Sprintf("router's BFD peers %v", peers)
+				}
+			}
+		}
+		return true, ""
+	})
+
+	newService(t, "bgp-bfd", family(lab.IPv4), annotate(v1beta1.Annotation(v1beta1.AnnotationAddressPool), poolBGP))
+	ip := waitIPs(t, "bgp-bfd", 1)[0]
+	waitNextHops(t, ip, nodeAddrs(t, nodes, lab.IPv4))
+
+	victim := nodes[0]
+	frozen := true
+	t.Cleanup(func() {
+		if frozen {
+			_ = drv.SignalSpeaker(context.Background(), victim, syscall.SIGCONT)
+		}
+	})
+	t0 := time.Now()
+	if err := drv.SignalSpeaker(ctx, victim, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the router's kernel route loses the frozen "+victim, func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		kern, err := lab.KernelNextHops(ctx, drv, hostPrefix(ip))
+		if err != nil {
+			return false, err.Error()
+		}
+		return fmt.Sprint(kern) == fmt.Sprint(nodeAddrs(t, nodes[1:], lab.IPv4)), fmt.Sprintf("kernel %v", kern)
+	})
+	took := time.Since(t0)
+	figure(t, "bgp-sigstop-nexthop-gone-bfd-ipv4", took)
+	// The BGP hold time is 3 s: only BFD takes the path away this fast.
+	if took > 1500*time.Millisecond {
+		t.Errorf("the frozen node's next hop went after %s; with BFD (detection 300 ms) it should go well before the hold time (3 s)", took)
+	}
+	addr, _ := drv.NodeAddress(victim, lab.IPv4)
+	if n := routerNeighbor(t, addr); !strings.Contains(n.LastNotification, "BFD Down") {
+		t.Errorf("the router's last NOTIFICATION to %s: %q (reset: %q), want Cease/BFD Down", victim, n.LastNotification, n.LastReset)
+	}
+
+	if err := drv.SignalSpeaker(ctx, victim, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	frozen = false
+	waitNextHops(t, ip, nodeAddrs(t, nodes, lab.IPv4))
+}
+
+// routerBFDPeers returns the router's BFD sessions: peer address -> status.
+func routerBFDPeers(t *testing.T) (map[string]string, error) {
+	t.Helper()
+	out, err := drv.Vtysh(ctxT(t), "show bfd peers json")
+	if err != nil {
+		return nil, err
+	}
+	var list []struct {
+		Peer   string `json:"peer"`
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(out, &list); err != nil {
+		return nil, fmt.Errorf("%v: %s", err, out)
+	}
+	m := map[string]string{}
+	for _, p := range list {
+		m[p.Peer] = p.Status
+	}
+	return m, nil
+}
+
 // setupBGP creates the peers (the router, per family: the IPv4 one with
 // its peerASN, the IPv6 one with dynamicASN external), the BGP pool and
 // its BGPAdvertisement (with a community and a large community), removed
@@ -271,8 +404,9 @@ func lastReset(t *testing.T, addr netip.Addr) string {
 
 // routerNeighbor is what the router says of its session with addr.
 type neighborView struct {
-	LastReset string `json:"lastResetDueTo"`
-	State     string `json:"bgpState"`
+	LastReset        string `json:"lastResetDueTo"`
+	LastNotification string `json:"lastNotificationReason"`
+	State            string `json:"bgpState"`
 }
 
 func routerNeighbor(t *testing.T, addr netip.Addr) neighborView {

@@ -17,7 +17,10 @@ var frrDaemons = []string{"zebra", "bgpd", "bfdd"}
 // FRRConfig renders the router's bgpd configuration: eBGP with every node
 // (v4 sessions carry IPv4 unicast, v6 sessions IPv6 unicast), no policy
 // needed to accept routes, ECMP over up to 8 paths, and short timers so a
-// session comes up within a second or two of a speaker starting.
+// session comes up within a second or two of a speaker starting. Every
+// session is watched by BFD (profile BFDProfileName, BFDConfig) once the
+// node runs BFD too (a BGPPeer with a bfdProfile); until then BFD stays
+// down and changes nothing.
 func FRRConfig(nodes []Node) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "frr defaults traditional\nhostname herald-rtr\n!\n")
@@ -31,6 +34,7 @@ func FRRConfig(nodes []Node) string {
 		fmt.Fprintf(&b, " neighbor %s remote-as %d\n", g, NodeASN)
 		fmt.Fprintf(&b, " neighbor %s timers 1 3\n", g)
 		fmt.Fprintf(&b, " neighbor %s timers connect 1\n", g)
+		fmt.Fprintf(&b, " neighbor %s bfd profile %s\n", g, BFDProfileName)
 	}
 	for _, n := range nodes {
 		fmt.Fprintf(&b, " neighbor %s peer-group nodes4\n", n.IPv4)
@@ -46,6 +50,16 @@ func FRRConfig(nodes []Node) string {
 	return b.String()
 }
 
+// BFDProfileName is the router's BFD profile for the nodes' sessions.
+const BFDProfileName = "herald"
+
+// BFDConfig is the router's bfdd configuration: 100 ms intervals, 3
+// missed packets take a session down.
+func BFDConfig() string {
+	return "hostname herald-rtr\n!\nbfd\n profile " + BFDProfileName +
+		"\n  receive-interval 100\n  transmit-interval 100\n  detect-multiplier 3\n !\n!\n"
+}
+
 func (l *Lab) frrDir() string { return filepath.Join(l.Dir, "frr") }
 
 // frrSpecs writes FRR's files (owned by user frr, as the daemons drop to
@@ -59,7 +73,7 @@ func (l *Lab) frrSpecs() ([]ProcSpec, error) {
 	files := map[string]string{
 		"zebra.conf": "hostname herald-rtr\n!\n",
 		"bgpd.conf":  FRRConfig(l.state.Nodes),
-		"bfdd.conf":  "hostname herald-rtr\n!\n",
+		"bfdd.conf":  BFDConfig(),
 		"vtysh.conf": "service integrated-vtysh-config\n",
 		"README.lab": "FRR files of the Herald lab's router (namespace " + NetnsRouter + ").\n",
 	}

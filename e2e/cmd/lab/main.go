@@ -112,6 +112,9 @@ func frrConfig(args []string) error {
 		}
 		nodes = append(nodes, lab.Node{Name: name, IPv4: v4, IPv6: v6})
 	}
+	// One integrated frr.conf: the BFD profile the BGP neighbors name,
+	// then bgpd's configuration.
+	fmt.Print(strings.TrimPrefix(lab.BFDConfig(), "hostname herald-rtr\n!\n"))
 	fmt.Print(lab.FRRConfig(nodes))
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -311,6 +312,7 @@ func (s *speaker) stop(t *testing.T) time.Duration {
 //
 //	reconcile JSON   Reconcile with that Desired
 //	sessions         the Sessions as JSON
+//	reset ADDR WHY   ResetPeer
 //	stop             end Run; reply how long the shutdown took
 //
 // It logs to stderr; it stops when stdin ends.
@@ -336,6 +338,12 @@ func speakerHelper() int {
 		case "sessions":
 			b, err := json.Marshal(s.Sessions())
 			return string(b), err
+		case "reset":
+			a, err := netip.ParseAddr(words[1])
+			if err != nil {
+				return "", err
+			}
+			return "", s.ResetPeer(ctx, a, strings.Join(words[2:], " "))
 		case "stop":
 			t0 := time.Now()
 			cancel()

@@ -492,3 +492,41 @@ func TestFRRDynamicASN(t *testing.T) {
 		t.Errorf("external session: %+v, want it still up", st)
 	}
 }
+
+// TestFRRResetPeer: what a BFD failure does to its BGP session. The router
+// gets a NOTIFICATION (Cease, administrative reset) carrying why, the
+// speaker's session says why it went down, and the session is back within
+// a few seconds (GoBGP's idle time after a reset is 1 s, not its default
+// 30 s).
+func TestFRRResetPeer(t *testing.T) {
+	seg := newSegment(t, 1)
+	r := startFRR(t, seg.rtr, frrConf(rtrV4, nodeV4(1)+fmt.Sprintf(" remote-as %d", nodeAS)))
+	sp := startSpeaker(t, seg.nodes[0])
+	p := fastPeer("r4", rtrV4, nodeAS)
+	p.Routes = []Route{{Prefix: vip4, NextHop: addr(nodeV4(1))}}
+	sp.reconcile(t, Desired{RouterID: addr(nodeV4(1)), Peers: []Peer{p}})
+	sp.waitSession(t, "r4", StateEstablished, 10*time.Second)
+	r.waitEstablished(t, 5*time.Second, nodeV4(1))
+
+	t0 := time.Now()
+	sp.h.Do("reset " + rtrV4 + " BFD session down: control detection time expired")
+	if !nstest.Eventually(3*time.Second, func() bool {
+		return strings.Contains(r.neighbor(t, nodeV4(1)).LastNotification, "Administrative Reset")
+	}) {
+		t.Errorf("router's last notification: %q, want Cease/Administrative Reset", r.neighbor(t, nodeV4(1)).LastNotification)
+	}
+	if !nstest.Eventually(3*time.Second, func() bool { return sp.sessions(t)[0].State != StateEstablished }) {
+		t.Fatalf("session still %+v after the reset", sp.sessions(t)[0])
+	}
+	st := sp.waitSession(t, "r4", StateEstablished, 6*time.Second)
+	t.Logf("session back %s after the reset", time.Since(t0).Round(time.Millisecond))
+	if st.LastError != "session down: BFD session down: control detection time expired" {
+		t.Errorf("last error %q, want the reason given to ResetPeer", st.LastError)
+	}
+	if n := r.neighbor(t, nodeV4(1)); n.EstablishedCount < 2 {
+		t.Errorf("router established the session %d times, want 2", n.EstablishedCount)
+	}
+	if got := r.paths(t, vip4.String()); len(got) != 1 {
+		t.Errorf("paths %+v after the reset, want the route again", got)
+	}
+}
