@@ -82,15 +82,7 @@ func TestBGPGracefulShutdown(t *testing.T) {
 	}
 	// Well under the hold time (3 s): only a NOTIFICATION (or the closed
 	// connection) makes the router drop the path this fast.
-	eventually(t, 2*time.Second, "the router's kernel route loses "+victim, func() (bool, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		kern, err := lab.KernelNextHops(ctx, drv, hostPrefix(ip))
-		if err != nil {
-			return false, err.Error()
-		}
-		return fmt.Sprint(kern) == fmt.Sprint(nodeAddrs(t, nodes[1:], lab.IPv4)), fmt.Sprintf("kernel %v", kern)
-	})
+	waitKernelNextHops(t, 2*time.Second, "the router's kernel route loses "+victim, ip, nodeAddrs(t, nodes[1:], lab.IPv4))
 	figure(t, "bgp-sigterm-nexthop-gone-ipv4", time.Since(t0))
 	addr, err := drv.NodeAddress(victim, lab.IPv4)
 	if err != nil {
@@ -216,15 +208,7 @@ func TestBGPBFD(t *testing.T) {
 	if err := drv.SignalSpeaker(ctx, victim, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the router's kernel route loses the frozen "+victim, func() (bool, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		kern, err := lab.KernelNextHops(ctx, drv, hostPrefix(ip))
-		if err != nil {
-			return false, err.Error()
-		}
-		return fmt.Sprint(kern) == fmt.Sprint(nodeAddrs(t, nodes[1:], lab.IPv4)), fmt.Sprintf("kernel %v", kern)
-	})
+	waitKernelNextHops(t, 5*time.Second, "the router's kernel route loses the frozen "+victim, ip, nodeAddrs(t, nodes[1:], lab.IPv4))
 	took := time.Since(t0)
 	figure(t, "bgp-sigstop-nexthop-gone-bfd-ipv4", took)
 	// The BGP hold time is 3 s: only BFD takes the path away this fast.
@@ -241,6 +225,21 @@ func TestBGPBFD(t *testing.T) {
 	}
 	frozen = false
 	waitNextHops(t, ip, nodeAddrs(t, nodes, lab.IPv4))
+}
+
+// waitKernelNextHops polls the router's kernel route to ip until its next
+// hops are want (sorted), within d.
+func waitKernelNextHops(t *testing.T, d time.Duration, what string, ip netip.Addr, want []string) {
+	t.Helper()
+	eventually(t, d, what, func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		kern, err := lab.KernelNextHops(ctx, drv, hostPrefix(ip))
+		if err != nil {
+			return false, err.Error()
+		}
+		return fmt.Sprint(kern) == fmt.Sprint(want), fmt.Sprintf("kernel %v", kern)
+	})
 }
 
 // routerBFDPeers returns the router's BFD sessions: peer address -> status.

@@ -193,6 +193,9 @@ func (b *bgpBench) run(ctx context.Context) error {
 				return err
 			}
 		}
+		if err := b.withBFD(ctx, func() error { return b.failRounds(ctx, fam, syscall.SIGSTOP) }); err != nil {
+			return err
+		}
 		if err := b.scale(ctx, fam); err != nil {
 			return err
 		}
@@ -742,7 +745,7 @@ func (b *bgpBench) failRounds(ctx context.Context, fam Family, sig syscall.Signa
 		}
 		rw.stop()
 	}
-	kind := map[syscall.Signal]string{syscall.SIGTERM: "SIGTERM", syscall.SIGKILL: "SIGKILL"}[sig]
+	kind := map[syscall.Signal]string{syscall.SIGTERM: "SIGTERM", syscall.SIGKILL: "SIGKILL", syscall.SIGSTOP: "SIGSTOP (frozen), BFD 100 ms x3,"}[sig]
 	var gone, back []time.Duration
 	notifications := 0
 	for i := range b.o.Rounds {
@@ -769,18 +772,26 @@ func (b *bgpBench) failRounds(ctx context.Context, fam Family, sig syscall.Signa
 		}
 		gone = append(gone, tGone.Sub(t0))
 		reset := b.lastReset(ctx, b.nodeAddr(n, fam))
-		if strings.Contains(reset, "Notification received") {
+		if strings.Contains(reset, "Notification received") || (sig == syscall.SIGSTOP && strings.Contains(b.lastNotification(ctx, b.nodeAddr(n, fam)), "BFD Down")) {
 			notifications++
 		}
-		// Started again.
-		if err := b.l.StopProc(ctx, ProcSpeaker(n.Name), 5*time.Second); err != nil {
-			rw.stop()
-			return err
-		}
+		// Started again (a frozen one thawed).
 		t1 := time.Now()
-		if err := b.l.StartProc(ProcSpeaker(n.Name)); err != nil {
-			rw.stop()
-			return err
+		if sig == syscall.SIGSTOP {
+			if err := b.l.SignalSpeaker(ctx, n.Name, syscall.SIGCONT); err != nil {
+				rw.stop()
+				return err
+			}
+		} else {
+			if err := b.l.StopProc(ctx, ProcSpeaker(n.Name), 5*time.Second); err != nil {
+				rw.stop()
+				return err
+			}
+			t1 = time.Now()
+			if err := b.l.StartProc(ProcSpeaker(n.Name)); err != nil {
+				rw.stop()
+				return err
+			}
 		}
 		tBack, err := rw.waitRoute(ctx, prefix, all, 30*time.Second)
 		rw.stop()
@@ -797,13 +808,92 @@ func (b *bgpBench) failRounds(ctx context.Context, fam Family, sig syscall.Signa
 	m := median(gone)
 	f := BenchFigure{Name: fmt.Sprintf("%s: speaker %s -> its next hop gone from the router's kernel (median)", fam, kind),
 		Measured: ms(m), Detail: fmt.Sprintf("%s; NOTIFICATION received by the router in %d/%d", durStats(gone), notifications, len(gone))}
-	if sig == syscall.SIGTERM {
+	switch sig {
+	case syscall.SIGTERM:
 		f.Target = "<= " + ms(targetBGPTerm) + " + NOTIFICATION"
 		f.Result = passIf(m <= targetBGPTerm && notifications == len(gone))
+	case syscall.SIGSTOP:
+		f.Detail = fmt.Sprintf("%s; the router sent Cease/BFD Down in %d/%d (hold time 3 s)", durStats(gone), notifications, len(gone))
 	}
 	b.figure(f)
-	b.figure(BenchFigure{Name: fmt.Sprintf("%s:   speaker started again -> its next hop back (median)", fam), Measured: ms(median(back)), Detail: durStats(back)})
+	again := "started again"
+	if sig == syscall.SIGSTOP {
+		again = "thawed (SIGCONT)"
+	}
+	b.figure(BenchFigure{Name: fmt.Sprintf("%s:   speaker %s -> its next hop back (median)", fam, again), Measured: ms(median(back)), Detail: durStats(back)})
 	return b.deleteServices(ctx, func(s *corev1.Service) bool { return s.Name == name })
+}
+
+// withBFD runs f with a BFDProfile (100 ms, x3) on the bench's peers and
+// every node's BFD sessions up; then it takes the profile away again and
+// waits for the sessions (the router restarts them when BFD goes).
+func (b *bgpBench) withBFD(ctx context.Context, f func() error) error {
+	ms100 := uint32(100)
+	prof := &v1beta1.BFDProfile{ObjectMeta: metav1.ObjectMeta{Name: "bench-bfd", Namespace: v1beta1.Namespace},
+		Spec: v1beta1.BFDProfileSpec{ReceiveInterval: &ms100, TransmitInterval: &ms100}}
+	if err := b.cl.Create(ctx, prof); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	setProfile := func(name string) error {
+		for _, p := range b.peers {
+			var peer v1beta1.BGPPeer
+			if err := b.cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: p}, &peer); err != nil {
+				return err
+			}
+			peer.Spec.BFDProfile = name
+			if err := b.cl.Update(ctx, &peer); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := setProfile(prof.Name); err != nil {
+		return err
+	}
+	err := b.waitFor(ctx, 30*time.Second, "every node's BFD sessions are Up", func() (bool, string) {
+		var list v1beta1.BGPSessionStatusList
+		if err := b.cl.List(ctx, &list, client.InNamespace(v1beta1.Namespace)); err != nil {
+			return false, err.Error()
+		}
+		up := 0
+		for _, s := range list.Items {
+			if s.Status.BFDState == "Up" && s.Status.State == "Established" {
+				up++
+			}
+		}
+		return up >= len(b.nodes)*len(b.peers), fmt.Sprintf("%d of %d up", up, len(b.nodes)*len(b.peers))
+	})
+	if err == nil {
+		err = f()
+	}
+	if rerr := setProfile(""); rerr != nil && err == nil {
+		err = rerr
+	}
+	if derr := b.cl.Delete(ctx, prof); derr != nil && err == nil {
+		err = derr
+	}
+	if werr := b.waitFor(ctx, time.Minute, "every node's sessions are Established again", func() (bool, string) {
+		down, err := b.sessionsDown(ctx)
+		return err == nil && len(down) == 0, fmt.Sprintf("down: %v %v", down, err)
+	}); werr != nil && err == nil {
+		err = werr
+	}
+	return err
+}
+
+// lastNotification is FRR's last NOTIFICATION on its session with addr.
+func (b *bgpBench) lastNotification(ctx context.Context, addr netip.Addr) string {
+	out, err := b.l.Vtysh(ctx, "show bgp neighbors "+addr.String()+" json")
+	if err != nil {
+		return ""
+	}
+	var doc map[string]struct {
+		Reason string `json:"lastNotificationReason"`
+	}
+	if json.Unmarshal(out, &doc) != nil {
+		return ""
+	}
+	return doc[addr.String()].Reason
 }
 
 // lastReset is FRR's reason for the last reset of its session with addr.

@@ -26,7 +26,7 @@ import (
 // a helper process driven over stdin.
 
 func TestMain(m *testing.M) {
-	os.Exit(nstest.Main(m, map[string]func() int{"bfd-manager": managerHelper}))
+	os.Exit(nstest.Main(m, map[string]func() int{"bfd-manager": managerHelper, "bfd-sender": senderHelper}))
 }
 
 const (
@@ -302,3 +302,105 @@ func TestFRRSessions(t *testing.T) {
 }
 
 func netipMust(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// senderHelper sends hand-made BFD packets and takes:
+//
+//	send ADDR TTL   one Down packet (my discriminator 7, your 0) to ADDR:3784 with that TTL
+func senderHelper() int {
+	nstest.Serve(func(words []string) (string, error) {
+		if words[0] != "send" || len(words) != 3 {
+			return "", fmt.Errorf("unknown command %q", strings.Join(words, " "))
+		}
+		dst, err := netip.ParseAddr(words[1])
+		if err != nil {
+			return "", err
+		}
+		ttl, err := strconv.Atoi(words[2])
+		if err != nil {
+			return "", err
+		}
+		conn, err := sourceSocket(dst)
+		if err != nil {
+			return "", err
+		}
+		defer conn.Close()
+		raw, err := conn.SyscallConn()
+		if err != nil {
+			return "", err
+		}
+		level, opt := syscall.IPPROTO_IP, syscall.IP_TTL
+		if dst.Is6() {
+			level, opt = syscall.IPPROTO_IPV6, syscall.IPV6_UNICAST_HOPS
+		}
+		var serr error
+		if err := raw.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), level, opt, ttl) }); err != nil {
+			return "", err
+		}
+		if serr != nil {
+			return "", serr
+		}
+		p := fsm.Packet{State: fsm.StateDown, DetectMult: 3, MyDiscriminator: 7,
+			DesiredMinTx: time.Second, RequiredMinRx: time.Second}
+		_, err = conn.WriteToUDPAddrPort(p.Append(nil), netip.AddrPortFrom(dst, PortSingleHop))
+		return "", err
+	})
+	return 0
+}
+
+// TestTTLCheck: a single-hop session takes packets sent with TTL 255 only
+// (RFC 5881 section 5), so a host further away cannot drive it: with TTL
+// 254 the router's Down packets change nothing, with 255 the session
+// answers the handshake (Init).
+func TestTTLCheck(t *testing.T) {
+	rtr, node := nstest.New(t, "rtr"), nstest.New(t, "n1")
+	nstest.Veth(t, node, "eth0", rtr, "p1")
+	rtr.Run(t, "ip", "addr", "add", rtrV4+"/24", "dev", "p1")
+	rtr.Run(t, "ip", "addr", "add", rtrV6+"/64", "dev", "p1", "nodad")
+	node.Run(t, "ip", "addr", "add", nodeV4+"/24", "dev", "eth0")
+	node.Run(t, "ip", "addr", "add", nodeV6+"/64", "dev", "eth0", "nodad")
+	m := &manager{h: node.StartHelper(t, "bfd-manager")}
+	m.reconcile(t, []Peer{fastPeer("r4", rtrV4), fastPeer("r6", rtrV6)})
+	sender := rtr.StartHelper(t, "bfd-sender")
+	for _, p := range []struct{ name, to string }{{"r4", nodeV4}, {"r6", nodeV6}} {
+		sender.Do("send " + p.to + " 254")
+		time.Sleep(300 * time.Millisecond)
+		if st := m.states(t)[p.name]; st.State != fsm.StateDown || st.RemoteState != fsm.StateDown {
+			t.Errorf("%s after a packet with TTL 254: %+v, want it ignored", p.name, st)
+		}
+		sender.Do("send " + p.to + " 255")
+		m.waitState(t, p.name, fsm.StateInit, 2*time.Second)
+	}
+}
+
+// TestFRRMultiHop: a multi-hop session (port 4784) with FRR's bfdd one
+// router away comes up (packets arrive with TTL 254, at least the minimum
+// 254); with a minimum above what arrives, the packets are dropped and the
+// session goes down.
+func TestFRRMultiHop(t *testing.T) {
+	node, fwd, rtr := nstest.New(t, "n1"), nstest.New(t, "fwd"), nstest.New(t, "rtr")
+	nstest.Veth(t, node, "eth0", fwd, "p1")
+	nstest.Veth(t, rtr, "eth0", fwd, "p2")
+	fwd.Sysctl(t, "net.ipv4.ip_forward=1")
+	fwd.Run(t, "ip", "addr", "add", "172.31.242.1/24", "dev", "p1")
+	fwd.Run(t, "ip", "addr", "add", "172.31.243.1/24", "dev", "p2")
+	node.Run(t, "ip", "addr", "add", "172.31.242.11/24", "dev", "eth0")
+	node.Run(t, "ip", "route", "add", "172.31.243.0/24", "via", "172.31.242.1")
+	rtr.Run(t, "ip", "addr", "add", "172.31.243.2/24", "dev", "eth0")
+	rtr.Run(t, "ip", "route", "add", "172.31.242.0/24", "via", "172.31.243.1")
+	b := startBFDD(t, rtr, "hostname rtr\n!\nbfd\n peer 172.31.242.11 multihop local-address 172.31.243.2\n"+
+		"  receive-interval 100\n  transmit-interval 100\n !\n!\n")
+
+	m := &manager{h: node.StartHelper(t, "bfd-manager")}
+	p := fastPeer("mh", "172.31.243.2")
+	p.MultiHop, p.MinimumTTL = true, 254
+	m.reconcile(t, []Peer{p})
+	m.waitState(t, "mh", fsm.StateUp, 10*time.Second)
+	b.waitStatus(t, "172.31.242.11", "up", 5*time.Second)
+
+	p.MinimumTTL = 255
+	m.reconcile(t, []Peer{p})
+	st, _ := m.waitState(t, "mh", fsm.StateDown, 3*time.Second)
+	if st.Diag != fsm.DiagTimeExpired {
+		t.Errorf("with minimum TTL 255: %+v, want down with the detection time expired", st)
+	}
+}
