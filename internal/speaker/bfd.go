@@ -39,15 +39,21 @@ func bfdPeers(d BGPDesired, problems map[string]string) []bfd.Peer {
 	return out
 }
 
-// BGPResetter closes a BGP session so it connects again.
+// BGPResetter closes a BGP session so it connects again, or starts an
+// idle one over.
 type BGPResetter interface {
 	ResetPeer(ctx context.Context, addr netip.Addr, why string) error
+	Reconnect(ctx context.Context, addr netip.Addr) error
 }
 
 // BFDLink resets the BGP session of every BFD session that goes down from
 // Up, as a router running BFD does: the path is gone, and the session
 // should not wait for its hold time. A session the router takes down on
-// purpose (AdminDown) is no failure and resets nothing (RFC 5882).
+// purpose (AdminDown) is no failure and resets nothing (RFC 5882). While
+// BFD is up, an idle BGP session starts over at once (when BFD comes up,
+// and then every second) instead of after GoBGP's idle time: the session
+// may drop just after BFD came back, when the router's NOTIFICATION is
+// read.
 type BFDLink struct {
 	BFD BFDSessions
 	BGP BGPResetter
@@ -62,13 +68,23 @@ type BFDLink struct {
 // Run follows the BFD sessions until ctx ends.
 func (l *BFDLink) Run(ctx context.Context) error {
 	l.up = map[netip.Addr]bool{}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-tick.C:
+			for a, up := range l.up {
+				if up {
+					l.reconnect(ctx, a)
+				}
+			}
+			continue
 		case <-l.BFD.Changes():
 		}
-		for _, addr := range l.failed(l.BFD.States()) {
+		failed, back := l.changes(l.BFD.States())
+		for _, addr := range failed {
 			why := "BFD session down: " + fsm.DiagTimeExpired.String()
 			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			if err := l.BGP.ResetPeer(rctx, addr, why); err != nil {
@@ -76,22 +92,38 @@ func (l *BFDLink) Run(ctx context.Context) error {
 			}
 			cancel()
 		}
+		for _, addr := range back {
+			l.reconnect(ctx, addr)
+		}
 		if l.Notify != nil {
 			l.Notify()
 		}
 	}
 }
 
-// failed records the states and returns the addresses whose session went
-// from Up to down by a failure.
-func (l *BFDLink) failed(states []bfd.SessionState) []netip.Addr {
-	var out []netip.Addr
+// reconnect starts addr's BGP session over if it is idle.
+func (l *BFDLink) reconnect(ctx context.Context, addr netip.Addr) {
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := l.BGP.Reconnect(rctx, addr); err != nil {
+		l.Log.Error(err, "start the idle BGP session over (BFD is up)", "peer", addr.String())
+	}
+}
+
+// changes records the states and returns the addresses whose session
+// went from Up to down by a failure, and those that came up after being
+// known down.
+func (l *BFDLink) changes(states []bfd.SessionState) (failed, back []netip.Addr) {
 	seen := map[netip.Addr]bool{}
 	for _, s := range states {
 		seen[s.Address] = true
 		up := s.State == fsm.StateUp
-		if l.up[s.Address] && !up && s.State == fsm.StateDown && s.RemoteState != fsm.StateAdminDown {
-			out = append(out, s.Address)
+		was, known := l.up[s.Address]
+		switch {
+		case was && !up && s.State == fsm.StateDown && s.RemoteState != fsm.StateAdminDown:
+			failed = append(failed, s.Address)
+		case known && !was && up:
+			back = append(back, s.Address)
 		}
 		l.up[s.Address] = up
 	}
@@ -100,5 +132,5 @@ func (l *BFDLink) failed(states []bfd.SessionState) []netip.Addr {
 			delete(l.up, a)
 		}
 	}
-	return out
+	return failed, back
 }

@@ -1,11 +1,14 @@
 package speaker
 
 import (
+	"context"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/herald-lb/herald/internal/announce/bfd"
@@ -34,30 +37,100 @@ func TestBFDPeers(t *testing.T) {
 	}
 }
 
-// TestBFDLinkFailed: only a session that was Up and went Down by a
+// TestBFDLinkChanges: only a session that was Up and went Down by a
 // failure (not the router's AdminDown, not a removal) resets its BGP
-// session, once.
-func TestBFDLinkFailed(t *testing.T) {
+// session, once; one that comes Up after being seen down starts its BGP
+// session over.
+func TestBFDLinkChanges(t *testing.T) {
 	a, b, c := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.3")
 	st := func(addr netip.Addr, s, remote fsm.State) bfd.SessionState {
 		return bfd.SessionState{Address: addr, State: s, RemoteState: remote}
 	}
 	l := &BFDLink{up: map[netip.Addr]bool{}}
 	steps := []struct {
-		states []bfd.SessionState
-		want   []netip.Addr
+		states     []bfd.SessionState
+		failed, up []netip.Addr
 	}{
-		{[]bfd.SessionState{st(a, fsm.StateDown, fsm.StateDown), st(b, fsm.StateInit, fsm.StateDown)}, nil},
-		{[]bfd.SessionState{st(a, fsm.StateUp, fsm.StateUp), st(b, fsm.StateUp, fsm.StateUp), st(c, fsm.StateUp, fsm.StateUp)}, nil},
+		{[]bfd.SessionState{st(a, fsm.StateDown, fsm.StateDown), st(b, fsm.StateInit, fsm.StateDown)}, nil, nil},
+		{[]bfd.SessionState{st(a, fsm.StateUp, fsm.StateUp), st(b, fsm.StateUp, fsm.StateUp), st(c, fsm.StateUp, fsm.StateUp)}, nil, []netip.Addr{a, b}},
 		// a fails; b's router takes it down on purpose; c is removed.
-		{[]bfd.SessionState{st(a, fsm.StateDown, fsm.StateUp), st(b, fsm.StateDown, fsm.StateAdminDown)}, []netip.Addr{a}},
-		{[]bfd.SessionState{st(a, fsm.StateDown, fsm.StateDown), st(b, fsm.StateDown, fsm.StateDown)}, nil},
-		// c comes back Down: not a fall from Up.
-		{[]bfd.SessionState{st(c, fsm.StateDown, fsm.StateDown)}, nil},
+		{[]bfd.SessionState{st(a, fsm.StateDown, fsm.StateUp), st(b, fsm.StateDown, fsm.StateAdminDown)}, []netip.Addr{a}, nil},
+		{[]bfd.SessionState{st(a, fsm.StateDown, fsm.StateDown), st(b, fsm.StateDown, fsm.StateDown)}, nil, nil},
+		// c comes back Down: not a fall from Up; a is up again.
+		{[]bfd.SessionState{st(a, fsm.StateUp, fsm.StateUp), st(c, fsm.StateDown, fsm.StateDown)}, nil, []netip.Addr{a}},
 	}
 	for i, s := range steps {
-		if got := l.failed(s.states); !slices.Equal(got, s.want) {
-			t.Errorf("step %d: reset %v, want %v", i, got, s.want)
+		failed, up := l.changes(s.states)
+		if !slices.Equal(failed, s.failed) || !slices.Equal(up, s.up) {
+			t.Errorf("step %d: reset %v and started over %v, want %v and %v", i, failed, up, s.failed, s.up)
 		}
+	}
+}
+
+type fakeBFD struct {
+	mu      sync.Mutex
+	states  []bfd.SessionState
+	changes chan struct{}
+}
+
+func (f *fakeBFD) Reconcile([]bfd.Peer) error { return nil }
+func (f *fakeBFD) States() []bfd.SessionState {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.states)
+}
+func (f *fakeBFD) Changes() <-chan struct{} { return f.changes }
+func (f *fakeBFD) set(s ...bfd.SessionState) {
+	f.mu.Lock()
+	f.states = s
+	f.mu.Unlock()
+	f.changes <- struct{}{}
+}
+
+type fakeResetter struct{ calls chan string }
+
+func (f *fakeResetter) ResetPeer(_ context.Context, a netip.Addr, why string) error {
+	f.calls <- "reset " + a.String() + ": " + why
+	return nil
+}
+func (f *fakeResetter) Reconnect(_ context.Context, a netip.Addr) error {
+	f.calls <- "reconnect " + a.String()
+	return nil
+}
+
+// TestBFDLinkRun: BFD up asks for the idle BGP session to start over at
+// once and then every second; BFD failing resets the BGP session, and
+// after that nothing is started over until BFD is up again.
+func TestBFDLinkRun(t *testing.T) {
+	a := netip.MustParseAddr("10.0.0.1")
+	b := &fakeBFD{changes: make(chan struct{})}
+	r := &fakeResetter{calls: make(chan string, 16)}
+	notified := make(chan struct{}, 16)
+	l := &BFDLink{BFD: b, BGP: r, Log: logr.Discard(), Notify: func() { notified <- struct{}{} }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = l.Run(ctx) }()
+	next := func(want string) {
+		t.Helper()
+		select {
+		case got := <-r.calls:
+			if got != want {
+				t.Fatalf("call %q, want %q", got, want)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatalf("no call, want %q", want)
+		}
+	}
+	b.set(bfd.SessionState{Address: a, State: fsm.StateDown})
+	<-notified
+	b.set(bfd.SessionState{Address: a, State: fsm.StateUp, RemoteState: fsm.StateUp})
+	next("reconnect 10.0.0.1") // came up
+	next("reconnect 10.0.0.1") // the tick, a second later
+	b.set(bfd.SessionState{Address: a, State: fsm.StateDown, RemoteState: fsm.StateUp, Diag: fsm.DiagTimeExpired})
+	next("reset 10.0.0.1: BFD session down: control detection time expired")
+	select {
+	case got := <-r.calls:
+		t.Fatalf("%q while BFD is down", got)
+	case <-time.After(1500 * time.Millisecond):
 	}
 }

@@ -313,6 +313,7 @@ func (s *speaker) stop(t *testing.T) time.Duration {
 //	reconcile JSON   Reconcile with that Desired
 //	sessions         the Sessions as JSON
 //	reset ADDR WHY   ResetPeer
+//	reconnect ADDR   Reconnect
 //	stop             end Run; reply how long the shutdown took
 //
 // It logs to stderr; it stops when stdin ends.
@@ -338,6 +339,12 @@ func speakerHelper() int {
 		case "sessions":
 			b, err := json.Marshal(s.Sessions())
 			return string(b), err
+		case "reconnect":
+			a, err := netip.ParseAddr(words[1])
+			if err != nil {
+				return "", err
+			}
+			return "", s.Reconnect(ctx, a)
 		case "reset":
 			a, err := netip.ParseAddr(words[1])
 			if err != nil {

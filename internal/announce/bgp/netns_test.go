@@ -530,3 +530,34 @@ func TestFRRResetPeer(t *testing.T) {
 		t.Errorf("paths %+v after the reset, want the route again", got)
 	}
 }
+
+// TestFRRReconnect: after the router closes a session, GoBGP waits 5 s in
+// Idle before it connects or accepts again; Reconnect (what the speaker
+// does once BFD is up again) brings it back sooner. A session that is not
+// Idle is left alone.
+func TestFRRReconnect(t *testing.T) {
+	seg := newSegment(t, 1)
+	r := startFRR(t, seg.rtr, frrConf(rtrV4, nodeV4(1)+fmt.Sprintf(" remote-as %d", nodeAS)))
+	sp := startSpeaker(t, seg.nodes[0])
+	p := fastPeer("r4", rtrV4, nodeAS)
+	sp.reconcile(t, Desired{RouterID: addr(nodeV4(1)), Peers: []Peer{p}})
+	sp.waitSession(t, "r4", StateEstablished, 10*time.Second)
+	r.waitEstablished(t, 5*time.Second, nodeV4(1))
+	sp.h.Do("reconnect " + rtrV4) // Established: nothing happens
+	if n := r.neighbor(t, nodeV4(1)); n.State != "Established" || n.EstablishedCount != 1 {
+		t.Fatalf("Reconnect of an established session touched it: %+v", n)
+	}
+
+	t0 := time.Now()
+	if out, err := r.try("clear bgp " + nodeV4(1)); err != nil {
+		t.Fatalf("clear bgp: %v: %s", err, out)
+	}
+	sp.waitSession(t, "r4", StateIdle, 3*time.Second)
+	sp.h.Do("reconnect " + rtrV4)
+	sp.waitSession(t, "r4", StateEstablished, 10*time.Second)
+	took := time.Since(t0)
+	t.Logf("session back %s after the router closed it", took.Round(time.Millisecond))
+	if took > 4*time.Second {
+		t.Errorf("session back after %s; GoBGP's 5 s idle time was not cut short", took)
+	}
+}

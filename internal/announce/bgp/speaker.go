@@ -81,6 +81,8 @@ type peerRecord struct {
 	// refused says why this side last shut the session down (a refused
 	// dynamic AS, a reset after BFD went down), until it is up again.
 	refused string
+	// disabled is set while a refused session waits to be tried again.
+	disabled bool
 }
 
 // New returns a speaker; it starts nothing.
@@ -544,6 +546,9 @@ func (s *Speaker) refuse(addr netip.Addr, rec *peerRecord) {
 	if !same() {
 		return
 	}
+	s.stateMu.Lock()
+	rec.disabled = true
+	s.stateMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := s.srv.DisablePeer(ctx, &api.DisablePeerRequest{Address: addr.String(), Communication: "dynamicASN external: your AS is ours"})
@@ -558,6 +563,9 @@ func (s *Speaker) refuse(addr netip.Addr, rec *peerRecord) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = s.srv.EnablePeer(ctx, &api.EnablePeerRequest{Address: addr.String()})
+		s.stateMu.Lock()
+		rec.disabled = false
+		s.stateMu.Unlock()
 	})
 }
 
@@ -577,6 +585,35 @@ func (s *Speaker) ResetPeer(ctx context.Context, addr netip.Addr, why string) er
 	if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Communication: why}); err != nil {
 		return fmt.Errorf("reset BGP session with %s: %w", addr, err)
 	}
+	return nil
+}
+
+// Reconnect starts the session with addr over when it is Idle: GoBGP
+// waits 5 s in Idle after a session went down before it connects or
+// accepts again; once BFD says the path is up there is no reason to.
+// The peer is deleted and added again with the same settings; its routes
+// stay. A session in any other state, or one this side shut down for a
+// while (a refused dynamic AS), is left alone.
+func (s *Speaker) Reconnect(ctx context.Context, addr netip.Addr) error {
+	addr = addr.Unmap()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.neighbors[addr]
+	s.stateMu.Lock()
+	rec := s.records[addr]
+	idle := rec != nil && rec.state == StateIdle && !rec.disabled
+	s.stateMu.Unlock()
+	if !ok || !idle || s.stopping.Load() {
+		return nil
+	}
+	if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr.String()}); err != nil {
+		return fmt.Errorf("delete peer %s: %w", addr, err)
+	}
+	if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: n.apiPeer()}); err != nil {
+		delete(s.neighbors, addr) // the next Reconcile adds it
+		return fmt.Errorf("add peer %s again: %w", addr, err)
+	}
+	s.log.V(1).Info("BGP peer started over", "peer", addr.String(), "name", rec.name)
 	return nil
 }
 
