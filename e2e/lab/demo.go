@@ -165,7 +165,8 @@ Kill a node and watch the IP move (the lab's processes are recorded in %[5]s):
 
 Try BGP: peers, a pool on no segment, a Service (every node announces it; the router balances):
   %[1]s apply -f %[7]s
-  ip netns exec %[8]s vtysh --vty_socket %[9]s -c 'show bgp summary'
+  ip netns exec %[8]s vtysh --vty_socket %[9]s -c 'show bgp summary' -c 'show bfd peers brief'
+  %[1]s get bgpsessionstatuses -n herald-system -o wide
   ip netns exec %[8]s ip route
   ip netns exec %[10]s curl -s -g http://<EXTERNAL-IP of demo-bgp>/
 
