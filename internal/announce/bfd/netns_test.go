@@ -229,6 +229,19 @@ func managerHelper() int {
 	return 0
 }
 
+// linkedPair returns a router and a node namespace joined by a veth, with
+// the router's and the node's IPv4 and IPv6 addresses.
+func linkedPair(t *testing.T) (rtr, node *nstest.NS) {
+	t.Helper()
+	rtr, node = nstest.New(t, "rtr"), nstest.New(t, "n1")
+	nstest.Veth(t, node, "eth0", rtr, "p1")
+	rtr.Run(t, "ip", "addr", "add", rtrV4+"/24", "dev", "p1")
+	rtr.Run(t, "ip", "addr", "add", rtrV6+"/64", "dev", "p1", "nodad")
+	node.Run(t, "ip", "addr", "add", nodeV4+"/24", "dev", "eth0")
+	node.Run(t, "ip", "addr", "add", nodeV6+"/64", "dev", "eth0", "nodad")
+	return rtr, node
+}
+
 func fastPeer(name, addr string) Peer {
 	return Peer{Name: name, Address: netipMust(addr), Config: fsm.Config{
 		DesiredMinTx: 100 * time.Millisecond, RequiredMinRx: 100 * time.Millisecond, DetectMult: 3}}
@@ -241,12 +254,7 @@ func fastPeer(name, addr string) Peer {
 // and the sessions come back when it thaws. On shutdown the router learns
 // the session was taken down on purpose (AdminDown).
 func TestFRRSessions(t *testing.T) {
-	rtr, node := nstest.New(t, "rtr"), nstest.New(t, "n1")
-	nstest.Veth(t, node, "eth0", rtr, "p1")
-	rtr.Run(t, "ip", "addr", "add", rtrV4+"/24", "dev", "p1")
-	rtr.Run(t, "ip", "addr", "add", rtrV6+"/64", "dev", "p1", "nodad")
-	node.Run(t, "ip", "addr", "add", nodeV4+"/24", "dev", "eth0")
-	node.Run(t, "ip", "addr", "add", nodeV6+"/64", "dev", "eth0", "nodad")
+	rtr, node := linkedPair(t)
 	b := startBFDD(t, rtr, "hostname rtr\n!\nbfd\n"+
 		" peer "+nodeV4+"\n  receive-interval 100\n  transmit-interval 100\n !\n"+
 		" peer "+nodeV6+"\n  receive-interval 100\n  transmit-interval 100\n !\n!\n")
@@ -352,12 +360,7 @@ func senderHelper() int {
 // 254 the router's Down packets change nothing, with 255 the session
 // answers the handshake (Init).
 func TestTTLCheck(t *testing.T) {
-	rtr, node := nstest.New(t, "rtr"), nstest.New(t, "n1")
-	nstest.Veth(t, node, "eth0", rtr, "p1")
-	rtr.Run(t, "ip", "addr", "add", rtrV4+"/24", "dev", "p1")
-	rtr.Run(t, "ip", "addr", "add", rtrV6+"/64", "dev", "p1", "nodad")
-	node.Run(t, "ip", "addr", "add", nodeV4+"/24", "dev", "eth0")
-	node.Run(t, "ip", "addr", "add", nodeV6+"/64", "dev", "eth0", "nodad")
+	rtr, node := linkedPair(t)
 	m := &manager{h: node.StartHelper(t, "bfd-manager")}
 	m.reconcile(t, []Peer{fastPeer("r4", rtrV4), fastPeer("r6", rtrV6)})
 	sender := rtr.StartHelper(t, "bfd-sender")
