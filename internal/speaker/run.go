@@ -289,15 +289,10 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	bgpCtx, stopBGP := context.WithCancel(ctx)
 	defer stopBGP()
 	g.run("bgp", func() error { return bgpSpeaker.Run(bgpCtx) })
-	// BFD stops with BGP: the routers learn at once (AdminDown). Without
-	// its ports BFD sessions stay down, which the status shows; the rest
-	// of the speaker runs on.
-	g.run("bfd", func() error {
-		if err := bfdMgr.Run(bgpCtx); err != nil {
-			log.Error(err, "BFD is not running")
-		}
-		return nil
-	})
+	// BFD stops with BGP: the routers learn at once (AdminDown). Its
+	// ports open with the first BFD session; without them BFD sessions
+	// stay down, which the status shows, and the rest runs on.
+	g.run("bfd", func() error { return bfdMgr.Run(bgpCtx) })
 	g.run("bfd link", func() error { return bfdLink.Run(bgpCtx) })
 
 	stopAll := func() {

@@ -11,5 +11,5 @@
 // minimum TTL; a packet is matched to its session by its Your
 // Discriminator, or when that is 0 by its source address; one goroutine
 // (Run) drives every session, so the state machines need no locking of
-// their own.
+// their own; the BFD ports are opened with the first session, not before.
 package bfd

@@ -227,42 +227,29 @@ func (m *Manager) States() []SessionState {
 	return out
 }
 
-// Run listens on the BFD ports and drives the sessions until ctx ends;
-// then every session is shut down (AdminDown sent) and closed. A port that
-// cannot be opened (such as IPv6 on a host without it) is logged and
-// left out; Run fails only if none can be.
+// Run drives the sessions until ctx ends; then every session is shut
+// down (AdminDown sent) and closed. The BFD ports are opened with the
+// first session, so a node without BFD peers holds none (another BFD
+// daemon on the host keeps them). A port that cannot be opened (taken, or
+// IPv6 on a host without it) is logged and left out.
 func (m *Manager) Run(ctx context.Context) error {
 	var listeners []func()
-	for _, l := range []struct {
-		network  string
-		port     int
-		multiHop bool
-	}{
-		{"udp4", m.opts.SingleHopPort, false}, {"udp6", m.opts.SingleHopPort, false},
-		{"udp4", m.opts.MultiHopPort, true}, {"udp6", m.opts.MultiHopPort, true},
-	} {
-		stop, err := m.listen(ctx, l.network, l.port, l.multiHop)
-		if err != nil {
-			m.log.Error(err, "BFD port not opened", "network", l.network, "port", l.port)
-			continue
-		}
-		listeners = append(listeners, stop)
-	}
-	if len(listeners) == 0 {
-		return errors.New("bfd: no port could be opened")
-	}
 	defer func() {
 		for _, stop := range listeners {
 			stop()
 		}
 	}()
-
+	listening := false
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		m.mu.Lock()
 		next := m.step(time.Now())
+		need := len(m.sessions) > 0
 		m.mu.Unlock()
+		if need && !listening {
+			listeners, listening = m.openPorts(ctx), true
+		}
 		if !next.IsZero() {
 			timer.Reset(max(time.Until(next), 0))
 		}
@@ -282,6 +269,27 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-timer.C:
 		}
 	}
+}
+
+// openPorts opens the BFD ports it can and returns their stops.
+func (m *Manager) openPorts(ctx context.Context) []func() {
+	var stops []func()
+	for _, l := range []struct {
+		network  string
+		port     int
+		multiHop bool
+	}{
+		{"udp4", m.opts.SingleHopPort, false}, {"udp6", m.opts.SingleHopPort, false},
+		{"udp4", m.opts.MultiHopPort, true}, {"udp6", m.opts.MultiHopPort, true},
+	} {
+		stop, err := m.listen(ctx, l.network, l.port, l.multiHop)
+		if err != nil {
+			m.log.Error(err, "BFD port not opened: sessions on it stay down", "network", l.network, "port", l.port)
+			continue
+		}
+		stops = append(stops, stop)
+	}
+	return stops
 }
 
 // step expires, transmits what is due and returns the next time anything

@@ -355,14 +355,26 @@ func senderHelper() int {
 	return 0
 }
 
-// TestTTLCheck: a single-hop session takes packets sent with TTL 255 only
-// (RFC 5881 section 5), so a host further away cannot drive it: with TTL
-// 254 the router's Down packets change nothing, with 255 the session
-// answers the handshake (Init).
+// TestTTLCheck: the BFD ports open with the first session only. A
+// single-hop session takes packets sent with TTL 255 only (RFC 5881
+// section 5), so a host further away cannot drive it: with TTL 254 the
+// router's Down packets change nothing, with 255 the session answers the
+// handshake (Init).
 func TestTTLCheck(t *testing.T) {
 	rtr, node := linkedPair(t)
 	m := &manager{h: node.StartHelper(t, "bfd-manager")}
+	// Without sessions the BFD ports stay free for another daemon.
+	m.h.Do("states")
+	if out := node.Run(t, "ss", "-Hlun"); strings.Contains(out, ":3784") || strings.Contains(out, ":4784") {
+		t.Errorf("BFD ports open without a session:\n%s", out)
+	}
 	m.reconcile(t, []Peer{fastPeer("r4", rtrV4), fastPeer("r6", rtrV6)})
+	if !nstest.Eventually(2*time.Second, func() bool {
+		out := node.Run(t, "ss", "-Hlun")
+		return strings.Count(out, ":3784") == 2 && strings.Count(out, ":4784") == 2
+	}) {
+		t.Errorf("BFD ports (IPv4 and IPv6, 3784 and 4784) not open with sessions:\n%s", node.Run(t, "ss", "-Hlun"))
+	}
 	sender := rtr.StartHelper(t, "bfd-sender")
 	for _, p := range []struct{ name, to string }{{"r4", nodeV4}, {"r6", nodeV6}} {
 		sender.Do("send " + p.to + " 254")
