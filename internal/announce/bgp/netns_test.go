@@ -493,20 +493,28 @@ func TestFRRDynamicASN(t *testing.T) {
 	}
 }
 
+// oneSession starts FRR and one node's speaker with an eBGP session "r4"
+// between them, sending routes, and waits until both see it Established.
+func oneSession(t *testing.T, routes ...Route) (*frr, *speaker) {
+	t.Helper()
+	seg := newSegment(t, 1)
+	r := startFRR(t, seg.rtr, frrConf(rtrV4, nodeV4(1)+fmt.Sprintf(" remote-as %d", nodeAS)))
+	sp := startSpeaker(t, seg.nodes[0])
+	p := fastPeer("r4", rtrV4, nodeAS)
+	p.Routes = routes
+	sp.reconcile(t, Desired{RouterID: addr(nodeV4(1)), Peers: []Peer{p}})
+	sp.waitSession(t, "r4", StateEstablished, 10*time.Second)
+	r.waitEstablished(t, 5*time.Second, nodeV4(1))
+	return r, sp
+}
+
 // TestFRRResetPeer: what a BFD failure does to its BGP session. The router
 // gets a NOTIFICATION (Cease, administrative reset) carrying why, the
 // speaker's session says why it went down, and the session is back within
 // a few seconds (GoBGP's idle time after a reset is 1 s, not its default
 // 30 s).
 func TestFRRResetPeer(t *testing.T) {
-	seg := newSegment(t, 1)
-	r := startFRR(t, seg.rtr, frrConf(rtrV4, nodeV4(1)+fmt.Sprintf(" remote-as %d", nodeAS)))
-	sp := startSpeaker(t, seg.nodes[0])
-	p := fastPeer("r4", rtrV4, nodeAS)
-	p.Routes = []Route{{Prefix: vip4, NextHop: addr(nodeV4(1))}}
-	sp.reconcile(t, Desired{RouterID: addr(nodeV4(1)), Peers: []Peer{p}})
-	sp.waitSession(t, "r4", StateEstablished, 10*time.Second)
-	r.waitEstablished(t, 5*time.Second, nodeV4(1))
+	r, sp := oneSession(t, Route{Prefix: vip4, NextHop: addr(nodeV4(1))})
 
 	t0 := time.Now()
 	sp.h.Do("reset " + rtrV4 + " BFD session down: control detection time expired")
@@ -536,13 +544,7 @@ func TestFRRResetPeer(t *testing.T) {
 // does once BFD is up again) brings it back sooner. A session that is not
 // Idle is left alone.
 func TestFRRReconnect(t *testing.T) {
-	seg := newSegment(t, 1)
-	r := startFRR(t, seg.rtr, frrConf(rtrV4, nodeV4(1)+fmt.Sprintf(" remote-as %d", nodeAS)))
-	sp := startSpeaker(t, seg.nodes[0])
-	p := fastPeer("r4", rtrV4, nodeAS)
-	sp.reconcile(t, Desired{RouterID: addr(nodeV4(1)), Peers: []Peer{p}})
-	sp.waitSession(t, "r4", StateEstablished, 10*time.Second)
-	r.waitEstablished(t, 5*time.Second, nodeV4(1))
+	r, sp := oneSession(t)
 	sp.h.Do("reconnect " + rtrV4) // Established: nothing happens
 	if n := r.neighbor(t, nodeV4(1)); n.State != "Established" || n.EstablishedCount != 1 {
 		t.Fatalf("Reconnect of an established session touched it: %+v", n)
