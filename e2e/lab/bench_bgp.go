@@ -1083,22 +1083,58 @@ func (b *bgpBench) scale(ctx context.Context, fam Family) error {
 	b.figure(BenchFigure{Name: fmt.Sprintf("%s: speaker RSS with %d Services (largest)", fam, n), Measured: fmt.Sprintf("%.1f MiB", mib(maxRSS)),
 		Target: fmt.Sprintf("<= %d MiB", targetBGPRSS>>20), Result: passIf(maxRSS <= targetBGPRSS), Detail: "MiB: " + strings.Join(rss, ", ")})
 
-	// A speaker restarted with the Services, once per round: from its
-	// start until FRR has all its routes again. GoBGP's first connection
-	// attempt comes at a random moment 1 to 2 s after a peer is added, so
-	// one restart says little: the median of the rounds.
+	if err := b.restartRounds(ctx, fam, n, ""); err != nil {
+		return err
+	}
+	// The same with BFD: the router opens the session the moment BFD
+	// comes up, instead of on its own timer.
+	if err := b.withBFD(ctx, func() error { return b.restartRounds(ctx, fam, n, " with BFD") }); err != nil {
+		return err
+	}
+
+	t2 := time.Now()
+	if err := b.deleteServices(ctx, func(s *corev1.Service) bool { return strings.HasPrefix(s.Name, "filler-"+string(fam)) }); err != nil {
+		return err
+	}
+	var withdrawn time.Duration
+	if err := b.waitFor(ctx, 5*time.Minute, "every filler route withdrawn", func() (bool, string) {
+		rcv, err := b.received(ctx, fam)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, node := range b.nodes {
+			if rcv[node.Name] != 0 {
+				return false, fmt.Sprintf("%v", rcv)
+			}
+		}
+		withdrawn = time.Since(t2)
+		return true, ""
+	}); err != nil {
+		return err
+	}
+	b.figure(BenchFigure{Name: fmt.Sprintf("%s: %d Services deleted -> all withdrawn in FRR", fam, n), Measured: ms(withdrawn),
+		Detail: "from the first delete, polled"})
+	return nil
+}
+
+// restartRounds: a speaker restarted with the Services, once per round:
+// from its start until FRR has all its routes again. GoBGP's first
+// connection attempt comes at a random moment 1 to 2 s after a peer is
+// added, so one restart says little: the median of the rounds. label
+// names the variant in the figures ("" or " with BFD").
+func (b *bgpBench) restartRounds(ctx context.Context, fam Family, n int, label string) error {
 	node := b.nodes[0]
 	var backs []time.Duration
 	// Which side opened the session again, and when: GoBGP dials at a
 	// random moment 1 to 2 s after a peer is added; FRR redials on its
-	// own timer.
+	// own timer, or, with BFD, once BFD is up.
 	capture, err := StartBGPCapture(ctx, b.l, HostRouter, time.Duration(b.o.Rounds)*time.Minute)
 	if err != nil {
 		b.logf("%s: no capture of the BGP sessions, so no breakdown of the restarts: %v", fam, err)
 	} else {
 		defer func() { _ = capture.Stop() }()
 	}
-	var openedBySpeaker, openedByRouter []time.Duration
+	var openedBySpeaker, openedByRouter, afterOpen []time.Duration
 	for round := range b.o.Rounds {
 		if err := b.l.StopProc(ctx, ProcSpeaker(node.Name), 5*time.Second); err != nil {
 			return err
@@ -1128,6 +1164,7 @@ func (b *bgpBench) scale(ctx context.Context, fam Family) error {
 		opened := ""
 		if capture != nil {
 			if by, at, ok := sessionOpening(capture.Segments(), t1, b.nodeAddr(node, fam)); ok {
+				afterOpen = append(afterOpen, back-at)
 				if by == b.nodeAddr(node, fam) {
 					openedBySpeaker = append(openedBySpeaker, at)
 					opened = fmt.Sprintf(" (session opened by the speaker %s after its start)", ms(at))
@@ -1137,13 +1174,13 @@ func (b *bgpBench) scale(ctx context.Context, fam Family) error {
 				}
 			}
 		}
-		b.logf("%s restart round %d: all %d routes back in %s%s", fam, round+1, n, ms(back), opened)
+		b.logf("%s restart%s round %d: all %d routes back in %s%s", fam, label, round+1, n, ms(back), opened)
 		if err := b.l.waitProcListening(ctx, ProcSpeaker(node.Name), 30*time.Second); err != nil {
 			return err
 		}
 	}
 	m := median(backs)
-	b.figure(BenchFigure{Name: fmt.Sprintf("%s: speaker restarted with %d Services -> all its routes back in FRR (median)", fam, n),
+	b.figure(BenchFigure{Name: fmt.Sprintf("%s: speaker restarted%s with %d Services -> all its routes back in FRR (median)", fam, label, n),
 		Measured: ms(m), Target: "<= " + ms(targetBGPRestart), Result: passIf(m <= targetBGPRestart),
 		Detail: "from the process start, polled every 50 ms; " + durStats(backs)})
 	if capture != nil {
@@ -1151,30 +1188,9 @@ func (b *bgpBench) scale(ctx context.Context, fam Family) error {
 			Detail: fmt.Sprintf("%d of %d rounds; ", len(openedBySpeaker), len(backs)) + durStats(openedBySpeaker)})
 		b.figure(BenchFigure{Name: fmt.Sprintf("%s:   session opened again by the router (median, after the speaker's start)", fam), Measured: ms(median(openedByRouter)),
 			Detail: fmt.Sprintf("%d of %d rounds; ", len(openedByRouter), len(backs)) + durStats(openedByRouter)})
+		b.figure(BenchFigure{Name: fmt.Sprintf("%s:   session opened -> all %d routes in FRR (median)", fam, n), Measured: ms(median(afterOpen)),
+			Detail: durStats(afterOpen)})
 	}
-
-	t2 := time.Now()
-	if err := b.deleteServices(ctx, func(s *corev1.Service) bool { return strings.HasPrefix(s.Name, "filler-"+string(fam)) }); err != nil {
-		return err
-	}
-	var withdrawn time.Duration
-	if err := b.waitFor(ctx, 5*time.Minute, "every filler route withdrawn", func() (bool, string) {
-		rcv, err := b.received(ctx, fam)
-		if err != nil {
-			return false, err.Error()
-		}
-		for _, node := range b.nodes {
-			if rcv[node.Name] != 0 {
-				return false, fmt.Sprintf("%v", rcv)
-			}
-		}
-		withdrawn = time.Since(t2)
-		return true, ""
-	}); err != nil {
-		return err
-	}
-	b.figure(BenchFigure{Name: fmt.Sprintf("%s: %d Services deleted -> all withdrawn in FRR", fam, n), Measured: ms(withdrawn),
-		Detail: "from the first delete, polled"})
 	return nil
 }
 

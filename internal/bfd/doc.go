@@ -25,6 +25,9 @@
 //     with a Detect Mult of 1) per section 6.8.7; nothing is sent
 //     periodically while the remote Required Min RX is 0 or while a passive
 //     session has not heard from its peer;
+//   - while Down or Init every packet carries Poll, so the remote answers at
+//     once with Final instead of at its slow rate (section 6.5 obliges the
+//     answer whatever the session state);
 //   - a parameter change while Up runs a Poll Sequence (section 6.5); a
 //     larger Desired Min TX or a smaller Required Min RX is only put in use
 //     once the peer answered with Final;

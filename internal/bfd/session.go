@@ -204,7 +204,7 @@ func (s *Session) Transmit(now time.Time) Packet {
 	p := Packet{
 		Diag:              s.diag,
 		State:             s.state,
-		Poll:              s.poll && !s.final, // never both (section 6.5)
+		Poll:              (s.poll || s.soliciting()) && !s.final, // never both (section 6.5)
 		Final:             s.final,
 		DetectMult:        s.cfg.DetectMult,
 		MyDiscriminator:   s.myDisc,
@@ -274,6 +274,18 @@ func (s *Session) retime() {
 	} else {
 		s.poll = true
 	}
+}
+
+// soliciting reports whether packets ask for an answer at once: while Down
+// or Init every packet carries Poll, which the remote must answer with
+// Final "without respect to the transmission timers ... [or] the session
+// state" (section 6.5). Its periodic packets come at most once a second
+// until the session is Up; the Final brings its state now, so the
+// three-way handshake takes round trips instead of up to two of its
+// seconds. A Final received while not Up commits nothing: the intervals
+// already apply at once there.
+func (s *Session) soliciting() bool {
+	return s.state == StateDown || s.state == StateInit
 }
 
 // periodic reports whether periodic transmission is allowed: not while the

@@ -195,7 +195,7 @@ func TestNewSession(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("new session (-want +got):\n%s", diff)
 	}
-	wantP := Packet{State: StateDown, DetectMult: 3, MyDiscriminator: 7, DesiredMinTx: time.Second, RequiredMinRx: 300 * ms}
+	wantP := Packet{State: StateDown, Poll: true, DetectMult: 3, MyDiscriminator: 7, DesiredMinTx: time.Second, RequiredMinRx: 300 * ms}
 	if diff := cmp.Diff(wantP, s.Transmit(t0)); diff != "" {
 		t.Errorf("first packet (-want +got):\n%s", diff)
 	}
@@ -215,14 +215,15 @@ func TestHandshake(t *testing.T) {
 			t.Errorf("session %d remote state = %v, want Up", i+1, got)
 		}
 	}
-	// Both send Down at t0 and cross; each then sends Init, then Up with
-	// Poll (Desired Min TX falls from 1s to 300ms), answers the other's Poll
-	// with Final, and after the Final it got sends every 300ms × 0.875.
+	// Both send Down with Poll at t0 and cross; each then answers with
+	// Init and Final, then sends Up with Poll (Desired Min TX falls from 1s
+	// to 300ms), answers the other's Poll with Final, and after the Final
+	// it got sends every 300ms × 0.875.
 	for i := range m.s {
 		you := uint32(2 - i)
 		want := []sent{
-			{0, StateDown, false, false, 0, time.Second},
-			{1 * ms, StateInit, false, false, you, time.Second},
+			{0, StateDown, true, false, 0, time.Second},
+			{1 * ms, StateInit, false, true, you, time.Second},
 			{2 * ms, StateUp, true, false, you, 300 * ms},
 			{3 * ms, StateUp, false, true, you, 300 * ms},
 			{3*ms + 262500*time.Microsecond, StateUp, false, false, you, 300 * ms},
@@ -458,9 +459,9 @@ func TestPassive(t *testing.T) {
 		sendNow bool
 		want    Packet
 	}{
-		{StateDown, true, Packet{State: StateInit, DetectMult: 3, MyDiscriminator: 1, YourDiscriminator: 2,
+		{StateDown, true, Packet{State: StateInit, Poll: true, DetectMult: 3, MyDiscriminator: 1, YourDiscriminator: 2,
 			DesiredMinTx: time.Second, RequiredMinRx: 300 * ms}},
-		{StateAdminDown, false, Packet{State: StateDown, DetectMult: 3, MyDiscriminator: 1, YourDiscriminator: 2,
+		{StateAdminDown, false, Packet{State: StateDown, Poll: true, DetectMult: 3, MyDiscriminator: 1, YourDiscriminator: 2,
 			DesiredMinTx: time.Second, RequiredMinRx: 300 * ms}},
 	}
 	for _, tt := range tests {
@@ -523,9 +524,10 @@ func TestIntervalNotUp(t *testing.T) {
 			if s.State() != tt.state {
 				t.Fatalf("state %v, want %v", s.State(), tt.state)
 			}
+			// Down and Init solicit an answer (Poll); AdminDown does not.
 			p := s.Transmit(t0)
-			if p.DesiredMinTx != max(tt.tx, time.Second) || p.Poll {
-				t.Errorf("packet %+v: want Desired Min TX %v, no Poll", p, max(tt.tx, time.Second))
+			if wantPoll := tt.state != StateAdminDown; p.DesiredMinTx != max(tt.tx, time.Second) || p.Poll != wantPoll {
+				t.Errorf("packet %+v: want Desired Min TX %v, Poll %v", p, max(tt.tx, time.Second), wantPoll)
 			}
 			if g := gap(s, t0); g != tt.want {
 				t.Errorf("gap %v, want %v", g, tt.want)
@@ -624,9 +626,11 @@ func TestSetConfigWhileUp(t *testing.T) {
 		s := NewSession(fast, 1, fixed(0), t0)
 		cfg := Config{DesiredMinTx: 2 * time.Second, RequiredMinRx: 100 * ms, DetectMult: 3}
 		s.SetConfig(cfg, t0)
+		// The new values apply at once, without waiting for a Final (the
+		// Poll is Down's solicitation, not a Poll Sequence).
 		p := s.Transmit(t0)
-		if p.Poll || p.DesiredMinTx != 2*time.Second || p.RequiredMinRx != 100*ms {
-			t.Errorf("packet %+v: want no Poll, 2s, 100ms", p)
+		if !p.Poll || p.DesiredMinTx != 2*time.Second || p.RequiredMinRx != 100*ms {
+			t.Errorf("packet %+v: want Poll, 2s, 100ms", p)
 		}
 		if g := gap(s, t0); g != 1500*ms {
 			t.Errorf("gap %v, want 1.5s", g)
@@ -798,5 +802,49 @@ func TestShutdown(t *testing.T) {
 	}
 	if g := gap(a, now); g != 875*ms {
 		t.Errorf("gap %v, want 875ms", g)
+	}
+}
+
+// TestSolicitedHandshake: a remote that sends at its slow rate and answers
+// at once only when asked (a Poll, section 6.5), as FRR's bfdd does. The
+// session's Down and Init packets ask, so both are Up after four packets,
+// none of them periodic from the remote; without the Poll the remote's
+// next packet would come up to a second later.
+func TestSolicitedHandshake(t *testing.T) {
+	a := NewSession(fast, 1, fixed(0), t0)
+	r := NewSession(fast, 2, fixed(0), t0.Add(-500*ms))
+	r.Transmit(t0.Add(-500 * ms)) // its periodic packet, lost; the next is due at +250ms
+	// answer is the remote: it takes the packet and replies only to a Poll.
+	answer := func(p Packet, now time.Time) (Packet, bool) {
+		t.Helper()
+		in := wire(t, p)
+		r.Receive(in, now)
+		if !in.Poll {
+			return Packet{}, false
+		}
+		return wire(t, r.Transmit(now)), true
+	}
+	now := t0
+	p := a.Transmit(now)
+	for hop := 0; hop < 3 && a.State() != StateUp; hop++ {
+		reply, ok := answer(p, now)
+		if !ok {
+			t.Fatalf("hop %d: %+v asks for no answer; the remote stays silent until its next periodic packet", hop, p)
+		}
+		now = now.Add(ms)
+		if !a.Receive(reply, now) {
+			t.Fatalf("hop %d: %+v changed nothing", hop, reply)
+		}
+		p = a.Transmit(now)
+	}
+	if a.State() != StateUp {
+		t.Fatalf("state %v after the answers, want Up", a.State())
+	}
+	// Its Up packet polls for the faster interval; the remote goes Up.
+	if _, ok := answer(p, now); !ok || r.State() != StateUp {
+		t.Errorf("remote %v after %+v, want Up", r.State(), p)
+	}
+	if now.After(t0.Add(5 * ms)) {
+		t.Errorf("Up at +%v, want within round trips", now.Sub(t0))
 	}
 }
