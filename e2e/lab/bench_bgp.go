@@ -71,6 +71,10 @@ type BGPBenchOptions struct {
 	Families []Family
 	// KeepServices leaves the bench's Services in place at the end.
 	KeepServices bool
+	// Parts to run (default all): "create" (create -> route and the
+	// controller-stopped floor), "fail" (SIGTERM, SIGKILL, SIGSTOP with
+	// BFD), "scale" (Services filler Services, memory, restarts).
+	Parts []string
 	// Log receives progress lines (default: discard).
 	Log io.Writer
 }
@@ -182,25 +186,36 @@ func (b *bgpBench) run(ctx context.Context) error {
 		return fmt.Errorf("set up: %w", err)
 	}
 	for _, fam := range b.o.Families {
-		if err := b.createRounds(ctx, fam); err != nil {
-			return err
-		}
-		if err := b.floorRounds(ctx, fam); err != nil {
-			return err
-		}
-		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
-			if err := b.failRounds(ctx, fam, sig); err != nil {
+		if b.part("create") {
+			if err := b.createRounds(ctx, fam); err != nil {
+				return err
+			}
+			if err := b.floorRounds(ctx, fam); err != nil {
 				return err
 			}
 		}
-		if err := b.withBFD(ctx, func() error { return b.failRounds(ctx, fam, syscall.SIGSTOP) }); err != nil {
-			return err
+		if b.part("fail") {
+			for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+				if err := b.failRounds(ctx, fam, sig); err != nil {
+					return err
+				}
+			}
+			if err := b.withBFD(ctx, func() error { return b.failRounds(ctx, fam, syscall.SIGSTOP) }); err != nil {
+				return err
+			}
 		}
-		if err := b.scale(ctx, fam); err != nil {
-			return err
+		if b.part("scale") {
+			if err := b.scale(ctx, fam); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// part reports whether the bench runs part name.
+func (b *bgpBench) part(name string) bool {
+	return len(b.o.Parts) == 0 || slices.Contains(b.o.Parts, name)
 }
 
 // ----- set-up -----

@@ -3,6 +3,7 @@ package controller_test
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,11 @@ func TestPoolAndServiceGetExternalIP(t *testing.T) {
 	ips := f.waitIPs("web", "198.18.0.10")
 	f.waitPoolAnnotation("web", "basic")
 	svc := f.get("web")
+	// One write carried the addresses and the annotation: the API server
+	// records the annotation as set through the status subresource only.
+	if got := annotationWriters(svc, "herald.dev/ip-allocated-from-pool"); !slices.Equal(got, []string{"status"}) {
+		t.Errorf("the pool annotation was written through %q, want only the status write", got)
+	}
 	if m := svc.Status.LoadBalancer.Ingress[0].IPMode; m == nil || *m != corev1.LoadBalancerIPModeVIP {
 		t.Errorf("ipMode = %v, want VIP", m)
 	}

@@ -308,8 +308,20 @@ func poolCondition(p *v1beta1.IPAddressPool) *metav1.Condition {
 	return nil
 }
 
+// annotationWriters lists the subresource ("" for the object itself) of
+// every managedFields entry that owns annotation key of svc.
+func annotationWriters(svc *corev1.Service, key string) []string {
+	var out []string
+	for _, m := range svc.ManagedFields {
+		if m.FieldsV1 != nil && strings.Contains(string(m.FieldsV1.Raw), `"f:`+key+`"`) {
+			out = append(out, m.Subresource)
+		}
+	}
+	return out
+}
+
 // waitPoolAnnotation waits for the ip-allocated-from-pool annotation (the
-// controller writes it right after the status).
+// controller writes it with the status).
 func (f *fixture) waitPoolAnnotation(name, pool string) {
 	f.t.Helper()
 	f.eventually("service "+name+" annotated with pool "+pool, waitFor, func() (bool, string) {

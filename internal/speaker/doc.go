@@ -44,8 +44,9 @@
 // passes never overlap and any number of events make one pass. Events
 // that cannot change a pass make none (passFilter): Services Herald does
 // not announce, updates that leave a Service's announced view as it was,
-// EndpointSlices of Services not announced and slice updates that change
-// no endpoint's node or readiness. Interface changes reach the loops only
+// EndpointSlices of Services not announced, slice updates that change
+// no endpoint's node or readiness, and the controller's status writes to
+// the configuration objects. Interface changes reach the loops only
 // when they change what ifaces.List reports (ifaces.Watch), not for every
 // Service address a proxy puts on the node.
 package speaker

@@ -5,6 +5,7 @@ import (
 	"reflect"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 
 	"github.com/herald-lb/herald/api/v1beta1"
@@ -25,7 +26,10 @@ import (
 //     address, makes the pass that reads the slices; so is an update that
 //     changes no endpoint's node or readiness.
 //
-// Everything else (other kinds, tombstones) goes through. Skipping is
+// The configuration kinds pass only when their spec (generation), labels,
+// annotations or deletion mark change: the controller writes their
+// status (a pool's counts with every address it assigns), which no pass
+// reads. Everything else (other kinds, tombstones) goes through. Skipping is
 // safe because a pass recomputes everything from the caches: the next
 // pass after a relevant event sees every change, skipped ones included.
 type passFilter struct {
@@ -89,8 +93,24 @@ func (f passFilter) changed(old, obj any) bool {
 			return false
 		}
 		return f.serviceAnnounced(n) || (!sameService && f.serviceAnnounced(o))
+	case *v1beta1.IPAddressPool, *v1beta1.L2Advertisement, *v1beta1.BGPAdvertisement, *v1beta1.BGPPeer,
+		*v1beta1.Community, *v1beta1.BFDProfile:
+		return specChanged(old, obj)
 	}
 	return true
+}
+
+// specChanged reports whether a configuration object changed in what a
+// pass reads: its spec (the generation counts spec changes), labels,
+// annotations or deletion mark; not its status.
+func specChanged(old, obj any) bool {
+	o, ok1 := old.(metav1.Object)
+	n, ok2 := obj.(metav1.Object)
+	if !ok1 || !ok2 {
+		return true
+	}
+	return o.GetGeneration() != n.GetGeneration() || !maps.Equal(o.GetLabels(), n.GetLabels()) ||
+		!maps.Equal(o.GetAnnotations(), n.GetAnnotations()) || !o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp())
 }
 
 // serviceAnnounced reports whether the Service of es is in the cache and

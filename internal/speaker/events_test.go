@@ -67,6 +67,24 @@ func TestPassFilter(t *testing.T) {
 	clusterIP.Spec.Type = corev1.ServiceTypeClusterIP
 
 	node := readyNode("n1")
+	// Configuration objects: the controller's status writes leave the
+	// generation as it is; a spec change moves it.
+	pool := &v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "p", Generation: 1, ResourceVersion: "1"},
+		Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"172.31.255.200/29"}}}
+	poolStatus := pool.DeepCopy()
+	poolStatus.ResourceVersion, poolStatus.Status.AssignedIPv4 = "2", 1
+	poolSpec := pool.DeepCopy()
+	poolSpec.ResourceVersion, poolSpec.Generation, poolSpec.Spec.Addresses = "2", 2, []string{"172.31.255.208/29"}
+	poolLabels := pool.DeepCopy()
+	poolLabels.ResourceVersion, poolLabels.Labels = "2", map[string]string{"zone": "a"}
+	poolDeleting := pool.DeepCopy()
+	poolDeleting.ResourceVersion, poolDeleting.DeletionTimestamp = "2", &metav1.Time{}
+	peer := &v1beta1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "r", Generation: 3, ResourceVersion: "1"}}
+	peerStatus := peer.DeepCopy()
+	peerStatus.ResourceVersion = "2"
+	peerStatus.Status.Conditions = []metav1.Condition{{Type: v1beta1.ConditionValid, Status: metav1.ConditionTrue}}
+	peerAnnotated := peer.DeepCopy()
+	peerAnnotated.ResourceVersion, peerAnnotated.Annotations = "2", map[string]string{"note": "x"}
 	for _, tc := range []struct {
 		name     string
 		old, obj any
@@ -97,6 +115,12 @@ func TestPassFilter(t *testing.T) {
 		{"slice moved away from an announced Service",
 			slimSlice(t, "web", "1", map[string]bool{"n1": true}), slimSlice(t, "new", "2", map[string]bool{"n1": true}), true},
 		{"Node, any update", node, readyNode("n1"), true},
+		{"pool, status only", pool, poolStatus, false},
+		{"pool, spec", pool, poolSpec, true},
+		{"pool, labels", pool, poolLabels, true},
+		{"pool, being deleted", pool, poolDeleting, true},
+		{"peer, status only", peer, peerStatus, false},
+		{"peer, annotation", peer, peerAnnotated, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := f.changed(tc.old, tc.obj); got != tc.want {

@@ -393,18 +393,13 @@ func newInformers(api *kube.APIClient, opts Options, class servicereq.Class) (*i
 	return s, nil
 }
 
-// addLoopHandler adds h to the Service and EndpointSlice informers
-// through passFilter (most of their events cannot change a pass) and to
-// others as it is.
+// addLoopHandler adds h to the Service and EndpointSlice informers and to
+// others, through passFilter: most Service and EndpointSlice events, and
+// the configuration's status writes, cannot change a pass.
 func (s *informerSet) addLoopHandler(h toolscache.ResourceEventHandler, others ...*kube.Informer) error {
 	filtered := passFilter{services: s.services.Store()}.handler(h)
-	for _, inf := range []*kube.Informer{s.services, s.slices} {
+	for _, inf := range append([]*kube.Informer{s.services, s.slices}, others...) {
 		if err := inf.AddHandler(filtered); err != nil {
-			return err
-		}
-	}
-	for _, inf := range others {
-		if err := inf.AddHandler(h); err != nil {
 			return err
 		}
 	}

@@ -23,7 +23,17 @@ func benchBGP(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Workers, "workers", 16, "concurrent creators")
 	fams := fs.String("families", "ipv4,ipv6", "families")
 	fs.BoolVar(&o.KeepServices, "keep", false, "keep the bench's Services at the end")
+	parts := fs.String("parts", "", "parts to run, comma-separated: create, fail, scale (default all)")
 	_ = fs.Parse(args)
+	for _, p := range strings.Split(*parts, ",") {
+		switch p = strings.TrimSpace(p); p {
+		case "create", "fail", "scale":
+			o.Parts = append(o.Parts, p)
+		case "":
+		default:
+			return fmt.Errorf("unknown part %q (create, fail, scale)", p)
+		}
+	}
 	l, families, err := attachForBench(*dir, *repo, *fams)
 	if err != nil {
 		return err

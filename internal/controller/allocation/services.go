@@ -273,60 +273,76 @@ func (r *ServiceReconciler) fail(svc *corev1.Service, key model.ServiceKey, reas
 }
 
 // write puts asg into the Service's status and annotation when they differ.
+// One write carries both: the API server takes metadata changes through the
+// status subresource of a Service (it resets only the spec), and one write
+// instead of two leaves the API server free to tell the speakers at once.
+// Should it drop the annotation (the object it returns lacks it), a
+// separate patch writes it.
 func (r *ServiceReconciler) write(ctx context.Context, svc *corev1.Service, asg model.Assignment) (bool, error) {
-	changed := false
 	want := make([]corev1.LoadBalancerIngress, 0, len(asg.IPs))
 	vip := corev1.LoadBalancerIPModeVIP
 	for _, ip := range asg.IPs {
 		want = append(want, corev1.LoadBalancerIngress{IP: ip.String(), IPMode: &vip})
 	}
-	if !ingressEqual(svc.Status.LoadBalancer.Ingress, want) {
+	statusDiffers := !ingressEqual(svc.Status.LoadBalancer.Ingress, want)
+	annotate := svc.Annotations[poolAnnotation] != asg.Pool
+	if !statusDiffers && !annotate {
+		return false, nil
+	}
+	if statusDiffers {
 		patch := map[string]any{"status": map[string]any{"loadBalancer": map[string]any{"ingress": want}}}
-		if err := r.mergePatch(ctx, svc, patch, true); err != nil {
+		if annotate {
+			patch["metadata"] = map[string]any{"annotations": map[string]any{poolAnnotation: asg.Pool}}
+		}
+		written, err := r.mergePatch(ctx, svc, patch, true)
+		if err != nil {
 			return false, fmt.Errorf("write status of %s/%s: %w", svc.Namespace, svc.Name, err)
 		}
-		changed = true
+		annotate = written.Annotations[poolAnnotation] != asg.Pool
 	}
-	if svc.Annotations[poolAnnotation] != asg.Pool {
+	if annotate {
 		patch := map[string]any{"metadata": map[string]any{"annotations": map[string]any{poolAnnotation: asg.Pool}}}
-		if err := r.mergePatch(ctx, svc, patch, false); err != nil {
+		if _, err := r.mergePatch(ctx, svc, patch, false); err != nil {
 			return false, fmt.Errorf("annotate %s/%s: %w", svc.Namespace, svc.Name, err)
 		}
-		changed = true
 	}
-	return changed, nil
+	return true, nil
 }
 
 // clear removes Herald's addresses and annotation from the Service.
 func (r *ServiceReconciler) clear(ctx context.Context, svc *corev1.Service) error {
 	if len(svc.Status.LoadBalancer.Ingress) > 0 {
 		patch := map[string]any{"status": map[string]any{"loadBalancer": map[string]any{"ingress": nil}}}
-		if err := r.mergePatch(ctx, svc, patch, true); err != nil && !apierrors.IsNotFound(err) {
+		if _, err := r.mergePatch(ctx, svc, patch, true); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("clear status of %s/%s: %w", svc.Namespace, svc.Name, err)
 		}
 	}
 	if _, ok := svc.Annotations[poolAnnotation]; ok {
 		patch := map[string]any{"metadata": map[string]any{"annotations": map[string]any{poolAnnotation: nil}}}
-		if err := r.mergePatch(ctx, svc, patch, false); err != nil && !apierrors.IsNotFound(err) {
+		if _, err := r.mergePatch(ctx, svc, patch, false); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("remove annotation of %s/%s: %w", svc.Namespace, svc.Name, err)
 		}
 	}
 	return nil
 }
 
-func (r *ServiceReconciler) mergePatch(ctx context.Context, svc *corev1.Service, patch map[string]any, status bool) error {
+// mergePatch patches svc (its status subresource when status is set) and
+// returns the object as the API server wrote it.
+func (r *ServiceReconciler) mergePatch(ctx context.Context, svc *corev1.Service, patch map[string]any, status bool) (*corev1.Service, error) {
 	data, err := json.Marshal(patch)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p := client.RawPatch(types.MergePatchType, data)
 	// Patch a copy: the cached object must not be changed.
 	obj := &corev1.Service{}
 	obj.Namespace, obj.Name = svc.Namespace, svc.Name
 	if status {
-		return r.Client.Status().Patch(ctx, obj, p)
+		err = r.Client.Status().Patch(ctx, obj, p)
+	} else {
+		err = r.Client.Patch(ctx, obj, p)
 	}
-	return r.Client.Patch(ctx, obj, p)
+	return obj, err
 }
 
 func ingressEqual(have, want []corev1.LoadBalancerIngress) bool {
