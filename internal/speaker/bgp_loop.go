@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -54,9 +55,32 @@ type BGPLoop struct {
 	// first full pass starts (Prestart has nothing left to do then).
 	passMu sync.Mutex
 	passed bool
+
+	// lastEnd and lastTook (UnixNano, nanoseconds) time the last pass
+	// (BatchDelay).
+	lastEnd, lastTook atomic.Int64
 }
 
 var _ Pass = (*BGPLoop)(nil)
+
+// bgpBatchFactor: in a stream of API events a pass waits until the last
+// one's duration times this has passed since it ended, so passes take
+// at most about a fifth of a core at any scale.
+const bgpBatchFactor = 4
+
+// BatchDelay is how long an API event waits for its pass: nothing when
+// the last pass ended long enough ago (a Service created alone is routed
+// at once); otherwise until bgpBatchFactor times its duration has passed
+// since it ended, and the events meanwhile share one pass.
+func (l *BGPLoop) BatchDelay() time.Duration {
+	return batchWait(time.Now(), time.Unix(0, l.lastEnd.Load()), time.Duration(l.lastTook.Load()), bgpBatchFactor)
+}
+
+// batchWait is the wait at now after a pass that ended at end and took
+// took: until end + factor × took, never negative.
+func batchWait(now, end time.Time, took time.Duration, factor int) time.Duration {
+	return max(end.Add(time.Duration(factor)*took).Sub(now), 0)
+}
 
 // PasswordSecretKey is the key of a BGPPeer's passwordSecret holding the
 // password (a kubernetes.io/basic-auth Secret).
@@ -66,6 +90,12 @@ const PasswordSecretKey = "password"
 func (l *BGPLoop) Reconcile(ctx context.Context) (time.Duration, error) {
 	l.passMu.Lock()
 	defer l.passMu.Unlock()
+	start := time.Now()
+	defer func() {
+		end := time.Now()
+		l.lastTook.Store(int64(end.Sub(start)))
+		l.lastEnd.Store(end.UnixNano())
+	}()
 	l.passed = true
 	in, err := l.input(ctx, true)
 	if err != nil {

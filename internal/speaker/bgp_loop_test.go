@@ -563,3 +563,29 @@ func TestBGPStatusWriterRecreatesDeleted(t *testing.T) {
 type bfdStates []bfd.SessionState
 
 func (b bfdStates) States() []bfd.SessionState { return b }
+
+// TestBatchWait: an event waits only while passes run back to back.
+func TestBatchWait(t *testing.T) {
+	end := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		now  time.Time
+		took time.Duration
+		want time.Duration
+	}{
+		{"right after a 10ms pass", end, 10 * time.Millisecond, 40 * time.Millisecond},
+		{"15ms after it", end.Add(15 * time.Millisecond), 10 * time.Millisecond, 25 * time.Millisecond},
+		{"40ms after it", end.Add(40 * time.Millisecond), 10 * time.Millisecond, 0},
+		{"long after it", end.Add(time.Second), 10 * time.Millisecond, 0},
+		{"after a pass that took nothing", end, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := batchWait(tc.now, end, tc.took, 4); got != tc.want {
+				t.Errorf("batchWait = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if d := (&BGPLoop{}).BatchDelay(); d != 0 {
+		t.Errorf("before any pass BatchDelay = %v, want 0", d)
+	}
+}

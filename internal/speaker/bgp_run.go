@@ -38,10 +38,11 @@ func setupBGP(api kube.Client, c *kube.Cache, rec kube.EventRecorder, inf *infor
 		ServiceStore: inf.services.Store(),
 	}
 	r := newRunner(loop, log.WithName("bgp"))
-	// Every change is a pass at once (a route waits for nothing); changes
-	// during a pass make one more. Only this node's Node matters: every
-	// node announces on its own.
-	toLoop := onEvent(r.kick)
+	// A change is a pass at once (a route waits for nothing) unless
+	// passes are running back to back (BatchDelay); changes during a pass
+	// make one more. Only this node's Node matters: every node announces
+	// on its own.
+	toLoop := onEvent(func() { r.kickAfter(loop.BatchDelay()) })
 	if err := inf.addLoopHandler(toLoop, inf.pools, inf.bgpAdvs, inf.peers, inf.communities, inf.bfdProfiles, inf.configMap,
 		inf.secrets, // BGPPeer passwordSecrets
 	); err != nil {
