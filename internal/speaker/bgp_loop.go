@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -105,8 +106,12 @@ func (l *BGPLoop) Reconcile(ctx context.Context) (time.Duration, error) {
 	l.logProblems(desired.Problems)
 
 	d, problems := l.speakerDesired(ctx, desired)
-	l.reconcileBFD(desired, problems)
 	err = l.Speaker.Reconcile(ctx, d)
+	// BFD after BGP: the router opens the BGP session the moment BFD is
+	// up (FRR does), which may be milliseconds after its start; a peer not
+	// yet configured would refuse that connection, and the router would
+	// try again only after its connect timer.
+	l.reconcileBFD(desired, problems)
 	if l.Status != nil {
 		l.Status.Set(desired, problems)
 	}
@@ -139,14 +144,22 @@ func (l *BGPLoop) Prestart(ctx context.Context) error {
 	}
 	desired := ComputeBGP(in)
 	d, problems := l.speakerDesired(ctx, desired) // the pass reports problems
-	l.reconcileBFD(desired, problems)
-	d.Peers = slices.DeleteFunc(d.Peers, func(p bgp.Peer) bool { return p.GracefulRestart })
+	waiting := map[string]string{}
+	d.Peers = slices.DeleteFunc(d.Peers, func(p bgp.Peer) bool {
+		if p.GracefulRestart {
+			waiting[p.Name] = "waits for the first pass"
+		}
+		return p.GracefulRestart
+	})
 	if len(d.Peers) == 0 {
 		return nil
 	}
 	if err := l.Speaker.Reconcile(ctx, d); err != nil && !errors.Is(err, bgp.ErrStopped) {
 		return err
 	}
+	// BFD only for the peers configured now, after them (see Reconcile).
+	maps.Copy(waiting, problems)
+	l.reconcileBFD(desired, waiting)
 	return nil
 }
 

@@ -589,3 +589,57 @@ func TestBatchWait(t *testing.T) {
 		t.Errorf("before any pass BatchDelay = %v, want 0", d)
 	}
 }
+
+// seqBGP and seqBFD write their calls to one list, in order.
+type seqBGP struct {
+	fakeBGP
+	seq *[]string
+}
+
+func (s *seqBGP) Reconcile(ctx context.Context, d bgp.Desired) error {
+	var names []string
+	for _, p := range d.Peers {
+		names = append(names, p.Name)
+	}
+	*s.seq = append(*s.seq, "bgp "+strings.Join(names, ","))
+	return s.fakeBGP.Reconcile(ctx, d)
+}
+
+type seqBFD struct {
+	fakeBFD
+	seq *[]string
+}
+
+func (s *seqBFD) Reconcile(peers []bfd.Peer) error {
+	var names []string
+	for _, p := range peers {
+		names = append(names, p.Name)
+	}
+	*s.seq = append(*s.seq, "bfd "+strings.Join(names, ","))
+	return nil
+}
+
+// TestBGPLoopBFDAfterPeers: a BFD session starts only once its BGP peer
+// is configured (FRR dials the moment BFD is up), in Prestart (which
+// leaves graceful-restart peers to the first pass) and in a pass.
+func TestBGPLoopBFDAfterPeers(t *testing.T) {
+	ctx := context.Background()
+	withBFD := func(s *v1beta1.BGPPeerSpec) { s.BFDProfile = "fast" }
+	gr := routerPeer(withBFD, func(s *v1beta1.BGPPeerSpec) { s.PeerAddress = "172.31.255.2"; s.EnableGracefulRestart = true })
+	gr.Name = "gr"
+	prof := &v1beta1.BFDProfile{ObjectMeta: heraldMeta("fast")}
+	loop, _, _, _ := bgpLoopFixture(t, routerPeer(withBFD), gr, prof, bgpService("a", false, "172.31.250.10"))
+	var seq []string
+	loop.Speaker = &seqBGP{seq: &seq}
+	loop.BFD = &seqBFD{seq: &seq}
+	if err := loop.Prestart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loop.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"bgp router", "bfd router", "bgp gr,router", "bfd gr,router"}
+	if diff := cmp.Diff(want, seq); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+}

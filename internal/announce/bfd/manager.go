@@ -244,12 +244,14 @@ func (m *Manager) Run(ctx context.Context) error {
 	defer timer.Stop()
 	for {
 		m.mu.Lock()
-		next := m.step(time.Now())
-		need := len(m.sessions) > 0
-		m.mu.Unlock()
-		if need && !listening {
+		// The ports open before the first session's first packet goes
+		// out: the router answers its Poll at once, and an answer to a
+		// closed port would be lost until the router's next packet.
+		if len(m.sessions) > 0 && !listening {
 			listeners, listening = m.openPorts(ctx), true
 		}
+		next := m.step(time.Now())
+		m.mu.Unlock()
 		if !next.IsZero() {
 			timer.Reset(max(time.Until(next), 0))
 		}

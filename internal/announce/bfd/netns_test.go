@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,7 +29,7 @@ import (
 // a helper process driven over stdin.
 
 func TestMain(m *testing.M) {
-	os.Exit(nstest.Main(m, map[string]func() int{"bfd-manager": managerHelper, "bfd-sender": senderHelper}))
+	os.Exit(nstest.Main(m, map[string]func() int{"bfd-manager": managerHelper, "bfd-sender": senderHelper, "bfd-answerer": answererHelper}))
 }
 
 const (
@@ -353,6 +356,88 @@ func senderHelper() int {
 		return "", err
 	})
 	return 0
+}
+
+// answererHelper answers the first BFD packet from each source once, at
+// once, as a router answers a Poll (Init with Final, TTL 255), and never
+// sends anything else. Commands:
+//
+//	listen     open UDP 3784 (IPv4 and IPv6) and start answering
+//	answered   the sources answered so far, sorted
+func answererHelper() int {
+	var mu sync.Mutex
+	answered := map[netip.Addr]bool{}
+	nstest.Serve(func(words []string) (string, error) {
+		switch words[0] {
+		case "listen":
+			for _, network := range []string{"udp4", "udp6"} {
+				conn, err := net.ListenUDP(network, &net.UDPAddr{Port: PortSingleHop})
+				if err != nil {
+					return "", err
+				}
+				raw, err := conn.SyscallConn()
+				if err != nil {
+					return "", err
+				}
+				level, opt := syscall.IPPROTO_IP, syscall.IP_TTL
+				if network == "udp6" {
+					level, opt = syscall.IPPROTO_IPV6, syscall.IPV6_UNICAST_HOPS
+				}
+				_ = raw.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), level, opt, 255) })
+				go func() {
+					buf := make([]byte, 128)
+					for {
+						n, src, err := conn.ReadFromUDPAddrPort(buf)
+						if err != nil {
+							return
+						}
+						in, err := fsm.Unmarshal(buf[:n])
+						from := src.Addr().Unmap()
+						mu.Lock()
+						first := err == nil && !answered[from]
+						answered[from] = true
+						mu.Unlock()
+						if !first {
+							continue
+						}
+						out := fsm.Packet{State: fsm.StateInit, Final: in.Poll, DetectMult: 3, MyDiscriminator: 9,
+							YourDiscriminator: in.MyDiscriminator, DesiredMinTx: time.Second, RequiredMinRx: time.Second}
+						_, _ = conn.WriteToUDPAddrPort(out.Append(nil), netip.AddrPortFrom(from, PortSingleHop))
+					}
+				}()
+			}
+			return "", nil
+		case "answered":
+			mu.Lock()
+			defer mu.Unlock()
+			var list []string
+			for a := range answered {
+				list = append(list, a.String())
+			}
+			slices.Sort(list)
+			return strings.Join(list, " "), nil
+		}
+		return "", fmt.Errorf("unknown command %q", strings.Join(words, " "))
+	})
+	return 0
+}
+
+// TestFirstAnswer: a router that answers the session's first packet at
+// once and then stays silent (as FRR's Final to the first Poll, before
+// its own next packet) brings the session Up: the BFD ports are open
+// before that first packet leaves, so the answer is not lost.
+func TestFirstAnswer(t *testing.T) {
+	rtr, node := linkedPair(t)
+	a := rtr.StartHelper(t, "bfd-answerer")
+	a.Do("listen")
+	m := &manager{h: node.StartHelper(t, "bfd-manager")}
+	m.reconcile(t, []Peer{fastPeer("r4", rtrV4), fastPeer("r6", rtrV6)})
+	for _, name := range []string{"r4", "r6"} {
+		m.waitState(t, name, fsm.StateUp, time.Second)
+	}
+	if got := a.Do("answered"); got != nodeV4+" "+nodeV6 {
+		t.Errorf("answered %q, want both node addresses", got)
+	}
 }
 
 // TestTTLCheck: the BFD ports open with the first session only. A
