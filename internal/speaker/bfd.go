@@ -14,6 +14,8 @@ import (
 // BFDSessions is the BFD adapter as the speaker drives and reads it.
 type BFDSessions interface {
 	Reconcile(peers []bfd.Peer) error
+	// Release lets the sessions with addr speak again after a failure.
+	Release(addr netip.Addr)
 	States() []bfd.SessionState
 	Changes() <-chan struct{}
 }
@@ -39,17 +41,21 @@ func bfdPeers(d BGPDesired, problems map[string]string) []bfd.Peer {
 	return out
 }
 
-// BGPResetter closes a BGP session so it connects again, or starts an
-// idle one over.
+// BGPResetter closes a BGP session and starts it over at once, or starts
+// an idle one over.
 type BGPResetter interface {
-	ResetPeer(ctx context.Context, addr netip.Addr, why string) error
+	Restart(ctx context.Context, addr netip.Addr, why string) error
 	Reconnect(ctx context.Context, addr netip.Addr) error
 }
 
 // BFDLink resets the BGP session of every BFD session that goes down from
 // Up, as a router running BFD does: the path is gone, and the session
-// should not wait for its hold time. A session the router takes down on
-// purpose (AdminDown) is no failure and resets nothing (RFC 5882). While
+// should not wait for its hold time. It starts the BGP session over at
+// once and only then lets the BFD session speak again (the BFD manager
+// holds a failed session): a router that opens its BGP session the moment
+// BFD is up (FRR does) finds it taking connections. A session the router
+// takes down on purpose (AdminDown) is no failure and resets nothing (RFC
+// 5882). While
 // BFD is up, an idle BGP session starts over at once (when BFD comes up,
 // and then every second) instead of after GoBGP's idle time: the session
 // may drop just after BFD came back, when the router's NOTIFICATION is
@@ -87,10 +93,11 @@ func (l *BFDLink) Run(ctx context.Context) error {
 		for _, addr := range failed {
 			why := "BFD session down: " + fsm.DiagTimeExpired.String()
 			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			if err := l.BGP.ResetPeer(rctx, addr, why); err != nil {
+			if err := l.BGP.Restart(rctx, addr, why); err != nil {
 				l.Log.Error(err, "reset the BGP session after BFD went down", "peer", addr.String())
 			}
 			cancel()
+			l.BFD.Release(addr)
 		}
 		for _, addr := range back {
 			l.reconnect(ctx, addr)

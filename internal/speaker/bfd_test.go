@@ -71,9 +71,16 @@ type fakeBFD struct {
 	mu      sync.Mutex
 	states  []bfd.SessionState
 	changes chan struct{}
+	// calls, when set, receives "release ADDR" for every Release.
+	calls chan string
 }
 
 func (f *fakeBFD) Reconcile([]bfd.Peer) error { return nil }
+func (f *fakeBFD) Release(a netip.Addr) {
+	if f.calls != nil {
+		f.calls <- "release " + a.String()
+	}
+}
 func (f *fakeBFD) States() []bfd.SessionState {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -89,8 +96,8 @@ func (f *fakeBFD) set(s ...bfd.SessionState) {
 
 type fakeResetter struct{ calls chan string }
 
-func (f *fakeResetter) ResetPeer(_ context.Context, a netip.Addr, why string) error {
-	f.calls <- "reset " + a.String() + ": " + why
+func (f *fakeResetter) Restart(_ context.Context, a netip.Addr, why string) error {
+	f.calls <- "restart " + a.String() + ": " + why
 	return nil
 }
 func (f *fakeResetter) Reconnect(_ context.Context, a netip.Addr) error {
@@ -99,12 +106,13 @@ func (f *fakeResetter) Reconnect(_ context.Context, a netip.Addr) error {
 }
 
 // TestBFDLinkRun: BFD up asks for the idle BGP session to start over at
-// once and then every second; BFD failing resets the BGP session, and
-// after that nothing is started over until BFD is up again.
+// once and then every second; BFD failing restarts the BGP session and
+// then releases the BFD session, and after that nothing is started over
+// until BFD is up again.
 func TestBFDLinkRun(t *testing.T) {
 	a := netip.MustParseAddr("10.0.0.1")
-	b := &fakeBFD{changes: make(chan struct{})}
 	r := &fakeResetter{calls: make(chan string, 16)}
+	b := &fakeBFD{changes: make(chan struct{}), calls: r.calls}
 	notified := make(chan struct{}, 16)
 	l := &BFDLink{BFD: b, BGP: r, Log: logr.Discard(), Notify: func() { notified <- struct{}{} }}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -127,7 +135,8 @@ func TestBFDLinkRun(t *testing.T) {
 	next("reconnect 10.0.0.1") // came up
 	next("reconnect 10.0.0.1") // the tick, a second later
 	b.set(bfd.SessionState{Address: a, State: fsm.StateDown, RemoteState: fsm.StateUp, Diag: fsm.DiagTimeExpired})
-	next("reset 10.0.0.1: BFD session down: control detection time expired")
+	next("restart 10.0.0.1: BFD session down: control detection time expired")
+	next("release 10.0.0.1")
 	select {
 	case got := <-r.calls:
 		t.Fatalf("%q while BFD is down", got)

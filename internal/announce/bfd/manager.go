@@ -66,7 +66,14 @@ type Options struct {
 	// Ports override the listening ports (tests); zero means the
 	// standard ones.
 	SingleHopPort, MultiHopPort int
+	// FailureHold is the longest a session stays silent after it failed
+	// (Up to Down, not AdminDown) unless Release ends it sooner; zero
+	// means DefaultFailureHold.
+	FailureHold time.Duration
 }
+
+// DefaultFailureHold: see Options.FailureHold.
+const DefaultFailureHold = time.Second
 
 // Manager runs the node's BFD sessions: it listens on the BFD ports,
 // sends each session's packets from its own socket and drives the state
@@ -100,7 +107,16 @@ type session struct {
 	since time.Time
 	// now is set when a packet must go out before the next periodic one.
 	now bool
+	// heldUntil: after a failure the session neither sends nor takes
+	// packets until then, or until Release. The router's bfdd answers at
+	// once, and its BGP opens the session the moment BFD is up again; the
+	// hold gives the BGP side the time to start its session over first,
+	// or that connection would be refused.
+	heldUntil time.Time
 }
+
+// held reports whether s is held at now.
+func (s *session) held(now time.Time) bool { return now.Before(s.heldUntil) }
 
 type received struct {
 	pkt      fsm.Packet
@@ -117,6 +133,9 @@ func New(opts Options) *Manager {
 	}
 	if opts.MultiHopPort == 0 {
 		opts.MultiHopPort = PortMultiHop
+	}
+	if opts.FailureHold == 0 {
+		opts.FailureHold = DefaultFailureHold
 	}
 	return &Manager{
 		log:      opts.Log,
@@ -184,6 +203,20 @@ func (m *Manager) Reconcile(peers []Peer) error {
 	}
 	signal(m.wake)
 	return errors.Join(errs...)
+}
+
+// Release ends the hold of the sessions with addr after a failure (see
+// Options.FailureHold): they speak again at once.
+func (m *Manager) Release(addr netip.Addr) {
+	addr = addr.Unmap()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, s := range m.sessions {
+		if k.addr == addr && !s.heldUntil.IsZero() {
+			s.heldUntil, s.now = time.Time{}, true
+		}
+	}
+	signal(m.wake)
 }
 
 // closeSession tells the router the session is going (AdminDown), then
@@ -303,6 +336,16 @@ func (m *Manager) step(now time.Time) time.Time {
 		if s.fsm.Expire(now) {
 			m.changed(k, s, before, now)
 		}
+		if s.held(now) {
+			if next.IsZero() || s.heldUntil.Before(next) {
+				next = s.heldUntil
+			}
+			continue
+		}
+		if !s.heldUntil.IsZero() {
+			// The hold ended: speak at once.
+			s.heldUntil, s.now = time.Time{}, true
+		}
 		if s.now || s.fsm.DueTx(now) {
 			s.now = false
 			m.send(s, now)
@@ -332,6 +375,9 @@ func (m *Manager) receive(r received) {
 	if (!r.multiHop && r.ttl != 255) || (r.multiHop && r.ttl < int(s.peer.MinimumTTL)) {
 		return
 	}
+	if s.held(r.at) {
+		return
+	}
 	before := s.fsm.State()
 	if s.fsm.Receive(r.pkt, r.at) {
 		s.now = true
@@ -342,10 +388,14 @@ func (m *Manager) receive(r received) {
 	signal(m.wake)
 }
 
-// changed records and reports a state change. m.mu is held.
+// changed records and reports a state change, and holds a session that
+// failed. m.mu is held.
 func (m *Manager) changed(k key, s *session, before fsm.State, now time.Time) {
 	s.since = now
 	st := s.fsm.State()
+	if before == fsm.StateUp && st == fsm.StateDown && s.fsm.RemoteState() != fsm.StateAdminDown {
+		s.heldUntil = now.Add(m.opts.FailureHold)
+	}
 	if st == fsm.StateUp || before == fsm.StateUp {
 		m.log.Info("BFD session "+strings.ToLower(st.String()), "peer", k.addr.String(), "name", s.peer.Name,
 			"from", before.String(), "diag", s.fsm.Diag().String(), "detection", s.fsm.DetectionTime().String())

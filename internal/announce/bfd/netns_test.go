@@ -197,6 +197,7 @@ func (m *manager) waitState(t *testing.T, peer string, want fsm.State, d time.Du
 //
 //	reconcile JSON   Reconcile with those Peers
 //	states           the States as JSON
+//	release ADDR     Release the sessions with ADDR
 //	stop             end Run (every session AdminDown)
 func managerHelper() int {
 	log := funcr.New(func(prefix, args string) {
@@ -218,6 +219,13 @@ func managerHelper() int {
 		case "states":
 			b, err := json.Marshal(m.States())
 			return string(b), err
+		case "release":
+			a, err := netip.ParseAddr(words[1])
+			if err != nil {
+				return "", err
+			}
+			m.Release(a)
+			return "", nil
 		case "stop":
 			cancel()
 			select {
@@ -300,8 +308,27 @@ func TestFRRSessions(t *testing.T) {
 	if took > time.Second {
 		t.Errorf("the node noticed the frozen router after %s, want about 300 ms", took)
 	}
+	// Failed, the session stays silent for its hold (1 s) when nobody
+	// releases it: the router's bfdd, thawed at once, hears nothing
+	// until then.
 	b.signal(t, syscall.SIGCONT)
-	m.waitState(t, "r4", fsm.StateUp, 10*time.Second)
+	_, back := m.waitState(t, "r4", fsm.StateUp, 10*time.Second)
+	m.waitState(t, "r6", fsm.StateUp, 10*time.Second)
+	t.Logf("the session was up again %s after the node saw it down", back.Round(time.Millisecond))
+	if back < 900*time.Millisecond {
+		t.Errorf("the failed session was up again after %s, want it held 1 s", back)
+	}
+	// Released (as the speaker does once its BGP session started over),
+	// it speaks at once, and the router answers at once.
+	b.signal(t, syscall.SIGSTOP)
+	m.waitState(t, "r4", fsm.StateDown, 3*time.Second)
+	m.h.Do("release " + rtrV4)
+	b.signal(t, syscall.SIGCONT)
+	_, back = m.waitState(t, "r4", fsm.StateUp, 10*time.Second)
+	t.Logf("released, the session was up again %s after the node saw it down", back.Round(time.Millisecond))
+	if back > 700*time.Millisecond {
+		t.Errorf("the released session was up again after %s, want it at once", back)
+	}
 	m.waitState(t, "r6", fsm.StateUp, 10*time.Second)
 
 	// Shutdown: AdminDown reaches the router.

@@ -312,7 +312,7 @@ func (s *speaker) stop(t *testing.T) time.Duration {
 //
 //	reconcile JSON   Reconcile with that Desired
 //	sessions         the Sessions as JSON
-//	reset ADDR WHY   ResetPeer
+//	restart ADDR WHY Restart
 //	reconnect ADDR   Reconnect
 //	stop             end Run; reply how long the shutdown took
 //
@@ -345,12 +345,12 @@ func speakerHelper() int {
 				return "", err
 			}
 			return "", s.Reconnect(ctx, a)
-		case "reset":
+		case "restart":
 			a, err := netip.ParseAddr(words[1])
 			if err != nil {
 				return "", err
 			}
-			return "", s.ResetPeer(ctx, a, strings.Join(words[2:], " "))
+			return "", s.Restart(ctx, a, strings.Join(words[2:], " "))
 		case "stop":
 			t0 := time.Now()
 			cancel()

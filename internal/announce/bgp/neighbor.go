@@ -95,8 +95,9 @@ func (n neighbor) apiPeer() *api.Peer {
 			ConnectRetry:      uint64(n.connect / time.Second),
 			HoldTime:          uint64(n.hold / time.Second),
 			KeepaliveInterval: uint64(n.keepalive / time.Second),
-			// After ResetPeer (BFD went down) GoBGP waits this long before
-			// it connects or accepts again; its default is 30 s.
+			// After a reset GoBGP waits this long before it connects or
+			// accepts again (its default is 30 s); Restart does not wait
+			// for it.
 			IdleHoldTimeAfterReset: 1,
 		}},
 		Transport: &api.Transport{RemotePort: uint32(n.port)},

@@ -569,25 +569,6 @@ func (s *Speaker) refuse(addr netip.Addr, rec *peerRecord) {
 	})
 }
 
-// ResetPeer closes the session with addr (a NOTIFICATION, Cease) and
-// lets it connect again; why becomes the session's last error. It is
-// what a BFD session going down does to its BGP session.
-func (s *Speaker) ResetPeer(ctx context.Context, addr netip.Addr, why string) error {
-	addr = addr.Unmap()
-	s.stateMu.Lock()
-	rec := s.records[addr]
-	if rec == nil || rec.state != StateEstablished {
-		s.stateMu.Unlock()
-		return nil
-	}
-	rec.refused = why
-	s.stateMu.Unlock()
-	if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Communication: why}); err != nil {
-		return fmt.Errorf("reset BGP session with %s: %w", addr, err)
-	}
-	return nil
-}
-
 // Reconnect starts the session with addr over when it is Idle: GoBGP
 // waits 5 s in Idle after a session went down before it connects or
 // accepts again; once BFD says the path is up there is no reason to.
@@ -606,6 +587,65 @@ func (s *Speaker) Reconnect(ctx context.Context, addr netip.Addr) error {
 	if !ok || !idle || s.stopping.Load() {
 		return nil
 	}
+	return s.readd(ctx, addr, n, rec.name)
+}
+
+// Restart closes the session with addr when it is up, with why in the
+// NOTIFICATION (Cease, administrative reset) and as the session's last
+// error, and starts it over at once as Reconnect does, without waiting
+// for GoBGP's state to say Idle: the peer connects, and takes the
+// router's connection, from now on. It is what a BFD session going down
+// does to its BGP session. A peer this side shut down for a while (a
+// refused dynamic AS) is left alone.
+func (s *Speaker) Restart(ctx context.Context, addr netip.Addr, why string) error {
+	addr = addr.Unmap()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.neighbors[addr]
+	s.stateMu.Lock()
+	rec := s.records[addr]
+	usable := ok && rec != nil && !rec.disabled && !s.stopping.Load()
+	up := usable && rec.state == StateEstablished
+	if up {
+		rec.refused = why
+	}
+	s.stateMu.Unlock()
+	if !usable {
+		return nil
+	}
+	if up {
+		if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Communication: why}); err != nil {
+			return fmt.Errorf("reset BGP session with %s: %w", addr, err)
+		}
+		// Deleted at once, the peer would drop its NOTIFICATION unsent:
+		// wait (briefly) for the session to go down.
+		s.waitDown(ctx, rec, restartWait)
+	}
+	return s.readd(ctx, addr, n, rec.name)
+}
+
+// restartWait bounds how long Restart waits for a reset session to go
+// down before it starts it over.
+const restartWait = 200 * time.Millisecond
+
+// waitDown polls rec until its session is no longer Established, at most
+// d.
+func (s *Speaker) waitDown(ctx context.Context, rec *peerRecord, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		s.stateMu.Lock()
+		up := rec.state == StateEstablished
+		s.stateMu.Unlock()
+		if !up {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// readd deletes the peer and adds it again with the same settings; its
+// routes stay. s.mu is held.
+func (s *Speaker) readd(ctx context.Context, addr netip.Addr, n neighbor, name string) error {
 	if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr.String()}); err != nil {
 		return fmt.Errorf("delete peer %s: %w", addr, err)
 	}
@@ -613,7 +653,7 @@ func (s *Speaker) Reconnect(ctx context.Context, addr netip.Addr) error {
 		delete(s.neighbors, addr) // the next Reconcile adds it
 		return fmt.Errorf("add peer %s again: %w", addr, err)
 	}
-	s.log.V(1).Info("BGP peer started over", "peer", addr.String(), "name", rec.name)
+	s.log.V(1).Info("BGP peer started over", "peer", addr.String(), "name", name)
 	return nil
 }
 
