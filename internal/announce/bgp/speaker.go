@@ -579,12 +579,8 @@ func (s *Speaker) Reconnect(ctx context.Context, addr netip.Addr) error {
 	addr = addr.Unmap()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n, ok := s.neighbors[addr]
-	s.stateMu.Lock()
-	rec := s.records[addr]
-	idle := rec != nil && rec.state == StateIdle && !rec.disabled
-	s.stateMu.Unlock()
-	if !ok || !idle || s.stopping.Load() {
+	n, rec, state, ok := s.startable(addr)
+	if !ok || state != StateIdle {
 		return nil
 	}
 	return s.readd(ctx, addr, n, rec.name)
@@ -601,19 +597,14 @@ func (s *Speaker) Restart(ctx context.Context, addr netip.Addr, why string) erro
 	addr = addr.Unmap()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n, ok := s.neighbors[addr]
-	s.stateMu.Lock()
-	rec := s.records[addr]
-	usable := ok && rec != nil && !rec.disabled && !s.stopping.Load()
-	up := usable && rec.state == StateEstablished
-	if up {
-		rec.refused = why
-	}
-	s.stateMu.Unlock()
-	if !usable {
+	n, rec, state, ok := s.startable(addr)
+	if !ok {
 		return nil
 	}
-	if up {
+	if state == StateEstablished {
+		s.stateMu.Lock()
+		rec.refused = why
+		s.stateMu.Unlock()
 		if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Communication: why}); err != nil {
 			return fmt.Errorf("reset BGP session with %s: %w", addr, err)
 		}
@@ -622,6 +613,21 @@ func (s *Speaker) Restart(ctx context.Context, addr netip.Addr, why string) erro
 		s.waitDown(ctx, rec, restartWait)
 	}
 	return s.readd(ctx, addr, n, rec.name)
+}
+
+// startable returns addr's neighbor and record and its session's state
+// when the peer may be started over: configured, not shut down for a
+// while (a refused dynamic AS), and the speaker not stopping. s.mu is
+// held.
+func (s *Speaker) startable(addr netip.Addr) (neighbor, *peerRecord, State, bool) {
+	n, ok := s.neighbors[addr]
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	rec := s.records[addr]
+	if !ok || rec == nil || rec.disabled || s.stopping.Load() {
+		return n, nil, "", false
+	}
+	return n, rec, rec.state, true
 }
 
 // restartWait bounds how long Restart waits for a reset session to go
