@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -40,61 +39,14 @@ const (
 )
 
 // bfdd is FRR's bfdd (with zebra) in a namespace.
-type bfdd struct {
-	ns  *nstest.NS
-	dir string
-}
+type bfdd struct{ *nstest.FRR }
 
 // startBFDD starts zebra and bfdd in ns with the given bfdd.conf.
 func startBFDD(t *testing.T, ns *nstest.NS, conf string) *bfdd {
 	t.Helper()
-	nstest.Require(t, "vtysh", "/usr/lib/frr/zebra", "/usr/lib/frr/bfdd")
-	dir, err := os.MkdirTemp("", "herald-bfdd-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	u, err := user.Lookup("frr")
-	if err != nil {
-		t.Fatalf("user frr (is FRR installed?): %v", err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	for name, text := range map[string]string{"zebra.conf": "hostname rtr\n!\n", "bfdd.conf": conf, "vtysh.conf": "service integrated-vtysh-config\n"} {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chown(p, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Chown(dir, uid, gid); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	common := func(d string) []string {
-		return []string{"/usr/lib/frr/" + d, "-f", filepath.Join(dir, d+".conf"), "-i", filepath.Join(dir, d+".pid"),
-			"-z", filepath.Join(dir, "zserv.api"), "--vty_socket", dir, "-P", "0", "--log", "stdout"}
-	}
-	zebra := ns.Start(t, common("zebra")...)
-	if !nstest.Eventually(10*time.Second, func() bool { _, err := os.Stat(filepath.Join(dir, "zserv.api")); return err == nil }) {
-		t.Fatalf("zebra did not start:\n%s", zebra.Output())
-	}
-	proc := ns.Start(t, append(common("bfdd"), "--bfdctl", filepath.Join(dir, "bfdd.sock"))...)
-	b := &bfdd{ns: ns, dir: dir}
-	if !nstest.Eventually(10*time.Second, func() bool { _, err := b.peers(); return err == nil }) {
-		t.Fatalf("bfdd did not start:\n%s", proc.Output())
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			out, _ := ns.Try("vtysh", "--vty_socket", dir, "-c", "show bfd peers")
-			t.Logf("FRR show bfd peers:\n%s\nbfdd log:\n%s", out, proc.Output())
-		}
-	})
-	return b
+	return &bfdd{nstest.StartFRR(t, ns, nstest.FRROptions{
+		Daemon: "bfdd", Conf: conf, Ready: "show bfd peers json", Dump: []string{"show bfd peers"},
+	})}
 }
 
 // frrPeer is what the tests read of `show bfd peers json`.
@@ -109,7 +61,7 @@ type frrPeer struct {
 }
 
 func (b *bfdd) peers() (map[string]frrPeer, error) {
-	out, err := b.ns.Try("vtysh", "--vty_socket", b.dir, "-c", "show bfd peers json")
+	out, err := b.Vtysh("show bfd peers json")
 	if err != nil {
 		return nil, fmt.Errorf("%v: %s", err, out)
 	}
@@ -143,7 +95,7 @@ func (b *bfdd) waitStatus(t *testing.T, addr, want string, d time.Duration) (frr
 // signal sends sig to bfdd (its pid file).
 func (b *bfdd) signal(t *testing.T, sig syscall.Signal) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(b.dir, "bfdd.pid"))
+	raw, err := os.ReadFile(filepath.Join(b.Dir, "bfdd.pid"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/user"
-	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,73 +34,21 @@ func requireFRR(t *testing.T) {
 }
 
 // frr is FRR running in a namespace.
-type frr struct {
-	ns  *nstest.NS
-	dir string
-}
+type frr struct{ *nstest.FRR }
 
 // startFRR starts zebra and bgpd in ns with bgpd.conf, waits until bgpd
 // answers on its vty, and stops them when the test ends. extra are extra
 // bgpd arguments (such as "-p", "1179").
 func startFRR(t *testing.T, ns *nstest.NS, bgpdConf string, extra ...string) *frr {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "herald-frr-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	files := map[string]string{
-		"zebra.conf": "hostname rtr\n!\n",
-		"bgpd.conf":  bgpdConf,
-		"vtysh.conf": "service integrated-vtysh-config\n",
-	}
-	for name, text := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	u, err := user.Lookup("frr")
-	if err != nil {
-		t.Fatalf("user frr (is FRR installed?): %v", err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	for _, p := range []string{dir, filepath.Join(dir, "zebra.conf"), filepath.Join(dir, "bgpd.conf"), filepath.Join(dir, "vtysh.conf")} {
-		if err := os.Chown(p, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	common := func(d string) []string {
-		return []string{"/usr/lib/frr/" + d, "-f", filepath.Join(dir, d+".conf"), "-i", filepath.Join(dir, d+".pid"),
-			"-z", filepath.Join(dir, "zserv.api"), "--vty_socket", dir, "-P", "0", "--log", "stdout"}
-	}
-	zebra := ns.Start(t, append(common("zebra"), "-s", "90000000")...)
-	if !nstest.Eventually(10*time.Second, func() bool { _, err := os.Stat(filepath.Join(dir, "zserv.api")); return err == nil }) {
-		t.Fatalf("zebra did not start:\n%s", zebra.Output())
-	}
-	bgpd := ns.Start(t, append(common("bgpd"), extra...)...)
-	f := &frr{ns: ns, dir: dir}
-	if !nstest.Eventually(10*time.Second, func() bool { _, err := f.try("show bgp summary json"); return err == nil }) {
-		t.Fatalf("bgpd did not start:\n%s", bgpd.Output())
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, c := range []string{"show bgp summary", "show bgp ipv4 unicast", "show bgp ipv6 unicast", "show ip route", "show ipv6 route"} {
-				out, _ := f.try(c)
-				t.Logf("FRR %s:\n%s", c, out)
-			}
-			t.Logf("bgpd log:\n%s", bgpd.Output())
-		}
-	})
-	return f
+	return &frr{nstest.StartFRR(t, ns, nstest.FRROptions{
+		Daemon: "bgpd", Conf: bgpdConf, ZebraArgs: []string{"-s", "90000000"}, DaemonArgs: extra,
+		Ready: "show bgp summary json",
+		Dump:  []string{"show bgp summary", "show bgp ipv4 unicast", "show bgp ipv6 unicast", "show ip route", "show ipv6 route"},
+	})}
 }
 
-func (f *frr) try(command string) (string, error) {
-	return f.ns.Try("vtysh", "--vty_socket", f.dir, "-c", command)
-}
+func (f *frr) try(command string) (string, error) { return f.Vtysh(command) }
 
 // json runs a vtysh command ending in "json" and decodes its output.
 func (f *frr) json(t *testing.T, command string, v any) {
