@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -123,6 +124,125 @@ func TestBGPGracefulShutdown(t *testing.T) {
 	figure(t, "bgp-restart-nexthop-back-ipv4", time.Since(t1)) // from the restart: includes the speaker's start
 }
 
+// TestBGPGracefulRestart: with enableGracefulRestart on its peer, a
+// speaker restarted (SIGTERM, as a rolling update does) leaves the session
+// for its exit to close without a NOTIFICATION: the router keeps its
+// routes while it restarts, and its next hop never leaves the router's
+// kernel route; so too with BFD on the peers. On a cordoned node the
+// speaker closes the session with a NOTIFICATION all the same, and the
+// next hop goes at once.
+func TestBGPGracefulRestart(t *testing.T) {
+	requireLab(t)
+	requireSpeaker(t)
+	setupBGP(t)
+	nodes := drv.NodeNames()
+	if len(nodes) < 2 {
+		t.Skip("needs two nodes")
+	}
+	ctx := ctxT(t)
+	var peer v1beta1.BGPPeer
+	if err := cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: peerBGPv4}, &peer); err != nil {
+		t.Fatal(err)
+	}
+	peer.Spec.EnableGracefulRestart = true
+	if err := cl.Update(ctx, &peer); err != nil {
+		t.Fatal(err)
+	}
+	victim := nodes[0]
+	addr, err := drv.NodeAddress(victim, lab.IPv4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The session is made again with the capability.
+	eventually(t, 20*time.Second, "the router's session with "+victim+" has graceful restart", func() (bool, string) {
+		n := routerNeighbor(t, addr)
+		return n.State == "Established" && n.GracefulRestart.Remote == "Restart", fmt.Sprintf("%s, remote mode %q", n.State, n.GracefulRestart.Remote)
+	})
+	waitSessions(t)
+	newService(t, "bgp-gr", family(lab.IPv4), annotate(v1beta1.Annotation(v1beta1.AnnotationAddressPool), poolBGP))
+	ip := waitIPs(t, "bgp-gr", 1)[0]
+	all := nodeAddrs(t, nodes, lab.IPv4)
+	waitNextHops(t, ip, all)
+
+	// The router's kernel route, sampled through a restart.
+	restart := func(label string) {
+		t.Helper()
+		var missing []string
+		sampled := 0
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				kern, err := lab.KernelNextHops(sctx, drv, hostPrefix(ip))
+				cancel()
+				sampled++
+				if err != nil || fmt.Sprint(kern) != fmt.Sprint(all) {
+					missing = append(missing, fmt.Sprintf("%s: %v %v", time.Now().Format("15:04:05.000"), kern, err))
+				}
+			}
+		}()
+		t0 := time.Now()
+		if err := drv.RestartSpeaker(ctx, victim); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "the router's session with the restarted "+victim+" is established again", func() (bool, string) {
+			st := routerNeighbor(t, addr).State
+			return st == "Established", "state " + st
+		})
+		waitNextHops(t, ip, all)
+		time.Sleep(200 * time.Millisecond) // the stale path replaced
+		close(stop)
+		<-done
+		t.Logf("restart of %s%s: the router's session back after %s; %d samples of its kernel route", victim, label, time.Since(t0).Round(time.Millisecond), sampled)
+		if len(missing) > 0 {
+			t.Errorf("the router's kernel route lacked a next hop during the restart%s (%d of %d samples):\n%s", label, len(missing), sampled, strings.Join(missing, "\n"))
+		}
+		if n := routerNeighbor(t, addr); strings.Contains(n.LastReset, "Notification") {
+			t.Errorf("the router's last reset of %s%s: %q, want the connection closed without a NOTIFICATION", victim, label, n.LastReset)
+		}
+	}
+	restart("")
+	// With BFD the speaker keeps its BFD session up until it exits: an
+	// AdminDown, or BFD gone quiet before the connection closed, would
+	// make the router close the session and drop the routes.
+	useBFD(t, nodes)
+	restart(" with BFD")
+
+	// Cordoned: the node is on its way to maintenance; its routes go now.
+	setNode(t, victim, func(n *corev1.Node) { n.Spec.Unschedulable = true }, func(n *corev1.Node) { n.Spec.Unschedulable = false }, false)
+	// The speaker reads its Node from its cache.
+	time.Sleep(500 * time.Millisecond)
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			_ = drv.RestartSpeaker(context.Background(), victim)
+		}
+	})
+	t1 := time.Now()
+	if err := drv.SignalSpeaker(ctx, victim, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitKernelNextHops(t, 2*time.Second, "the router's kernel route loses the cordoned "+victim, ip, nodeAddrs(t, nodes[1:], lab.IPv4))
+	figure(t, "bgp-sigterm-cordoned-nexthop-gone-ipv4", time.Since(t1))
+	// The NOTIFICATION and BFD's AdminDown go at once; either may close
+	// the session first.
+	if n := routerNeighbor(t, addr); !strings.Contains(n.LastReset, "Notification received") && !strings.Contains(n.LastReset, "BFD down") {
+		t.Errorf("the router's last reset of the cordoned %s: %q, want a NOTIFICATION or BFD's AdminDown received", victim, n.LastReset)
+	}
+	if err := drv.RestartSpeaker(ctx, victim); err != nil {
+		t.Fatal(err)
+	}
+	restarted = true
+	waitNextHops(t, ip, all)
+}
+
 // TestBGPBFD: with a BFDProfile on the peers every node runs BFD with the
 // router (whose neighbors are configured for BFD), and a node that freezes
 // (SIGSTOP: no FIN, no NOTIFICATION) loses its next hop in the router's
@@ -136,6 +256,65 @@ func TestBGPBFD(t *testing.T) {
 	if len(nodes) < 2 {
 		t.Skip("needs two nodes")
 	}
+	ctx := ctxT(t)
+	useBFD(t, nodes)
+
+	newService(t, "bgp-bfd", family(lab.IPv4), annotate(v1beta1.Annotation(v1beta1.AnnotationAddressPool), poolBGP))
+	ip := waitIPs(t, "bgp-bfd", 1)[0]
+	waitNextHops(t, ip, nodeAddrs(t, nodes, lab.IPv4))
+
+	victim := nodes[0]
+	frozen := true
+	t.Cleanup(func() {
+		if frozen {
+			_ = drv.SignalSpeaker(context.Background(), victim, syscall.SIGCONT)
+		}
+	})
+	t0 := time.Now()
+	if err := drv.SignalSpeaker(ctx, victim, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	waitKernelNextHops(t, 5*time.Second, "the router's kernel route loses the frozen "+victim, ip, nodeAddrs(t, nodes[1:], lab.IPv4))
+	took := time.Since(t0)
+	figure(t, "bgp-sigstop-nexthop-gone-bfd-ipv4", took)
+	// The BGP hold time is 3 s: only BFD takes the path away this fast.
+	if took > 1500*time.Millisecond {
+		t.Errorf("the frozen node's next hop went after %s; with BFD (detection 300 ms) it should go well before the hold time (3 s)", took)
+	}
+	addr, _ := drv.NodeAddress(victim, lab.IPv4)
+	if n := routerNeighbor(t, addr); !strings.Contains(n.LastNotification, "BFD Down") {
+		t.Errorf("the router's last NOTIFICATION to %s: %q (reset: %q), want Cease/BFD Down", victim, n.LastNotification, n.LastReset)
+	}
+
+	t1 := time.Now()
+	if err := drv.SignalSpeaker(ctx, victim, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	frozen = false
+	waitKernelNextHops(t, 10*time.Second, "the router's kernel route has the thawed "+victim+" again", ip, nodeAddrs(t, nodes, lab.IPv4))
+	figure(t, "bgp-sigcont-nexthop-back-bfd-ipv4", time.Since(t1))
+
+	// Restarted, the speaker is back once BFD is: the router opens the
+	// session then, instead of 2 s after the NOTIFICATION, and GoBGP's
+	// own first attempt comes 1 to 2 s after the start.
+	// The figure counts from the restart (the old process's shutdown
+	// included), the check from the new one running.
+	t2 := time.Now()
+	if err := drv.RestartSpeaker(ctx, victim); err != nil {
+		t.Fatal(err)
+	}
+	t3 := time.Now()
+	waitKernelNextHops(t, 10*time.Second, "the router's kernel route has the restarted "+victim+" again", ip, nodeAddrs(t, nodes, lab.IPv4))
+	figure(t, "bgp-restart-nexthop-back-bfd-ipv4", time.Since(t2))
+	if took := time.Since(t3); took > 1500*time.Millisecond {
+		t.Errorf("the restarted %s's next hop came back %s after it ran; with BFD the router opens the session once BFD is up", victim, took)
+	}
+}
+
+// useBFD puts a BFDProfile (100 ms, x3) on the suite's peers, until the
+// test ends, and waits until every node and the router have BFD up.
+func useBFD(t *testing.T, nodes []string) {
+	t.Helper()
 	ms := uint32(100)
 	prof := &v1beta1.BFDProfile{ObjectMeta: metav1.ObjectMeta{Name: "e2e-fast", Namespace: v1beta1.Namespace},
 		Spec: v1beta1.BFDProfileSpec{ReceiveInterval: &ms, TransmitInterval: &ms}}
@@ -193,56 +372,6 @@ func TestBGPBFD(t *testing.T) {
 		return true, ""
 	})
 
-	newService(t, "bgp-bfd", family(lab.IPv4), annotate(v1beta1.Annotation(v1beta1.AnnotationAddressPool), poolBGP))
-	ip := waitIPs(t, "bgp-bfd", 1)[0]
-	waitNextHops(t, ip, nodeAddrs(t, nodes, lab.IPv4))
-
-	victim := nodes[0]
-	frozen := true
-	t.Cleanup(func() {
-		if frozen {
-			_ = drv.SignalSpeaker(context.Background(), victim, syscall.SIGCONT)
-		}
-	})
-	t0 := time.Now()
-	if err := drv.SignalSpeaker(ctx, victim, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	waitKernelNextHops(t, 5*time.Second, "the router's kernel route loses the frozen "+victim, ip, nodeAddrs(t, nodes[1:], lab.IPv4))
-	took := time.Since(t0)
-	figure(t, "bgp-sigstop-nexthop-gone-bfd-ipv4", took)
-	// The BGP hold time is 3 s: only BFD takes the path away this fast.
-	if took > 1500*time.Millisecond {
-		t.Errorf("the frozen node's next hop went after %s; with BFD (detection 300 ms) it should go well before the hold time (3 s)", took)
-	}
-	addr, _ := drv.NodeAddress(victim, lab.IPv4)
-	if n := routerNeighbor(t, addr); !strings.Contains(n.LastNotification, "BFD Down") {
-		t.Errorf("the router's last NOTIFICATION to %s: %q (reset: %q), want Cease/BFD Down", victim, n.LastNotification, n.LastReset)
-	}
-
-	t1 := time.Now()
-	if err := drv.SignalSpeaker(ctx, victim, syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	frozen = false
-	waitKernelNextHops(t, 10*time.Second, "the router's kernel route has the thawed "+victim+" again", ip, nodeAddrs(t, nodes, lab.IPv4))
-	figure(t, "bgp-sigcont-nexthop-back-bfd-ipv4", time.Since(t1))
-
-	// Restarted, the speaker is back once BFD is: the router opens the
-	// session then, instead of 2 s after the NOTIFICATION, and GoBGP's
-	// own first attempt comes 1 to 2 s after the start.
-	// The figure counts from the restart (the old process's shutdown
-	// included), the check from the new one running.
-	t2 := time.Now()
-	if err := drv.RestartSpeaker(ctx, victim); err != nil {
-		t.Fatal(err)
-	}
-	t3 := time.Now()
-	waitKernelNextHops(t, 10*time.Second, "the router's kernel route has the restarted "+victim+" again", ip, nodeAddrs(t, nodes, lab.IPv4))
-	figure(t, "bgp-restart-nexthop-back-bfd-ipv4", time.Since(t2))
-	if took := time.Since(t3); took > 1500*time.Millisecond {
-		t.Errorf("the restarted %s's next hop came back %s after it ran; with BFD the router opens the session once BFD is up", victim, took)
-	}
 }
 
 // waitKernelNextHops polls the router's kernel route to ip until its next
@@ -424,6 +553,9 @@ type neighborView struct {
 	LastReset        string `json:"lastResetDueTo"`
 	LastNotification string `json:"lastNotificationReason"`
 	State            string `json:"bgpState"`
+	GracefulRestart  struct {
+		Remote string `json:"remoteGrMode"`
+	} `json:"gracefulRestartInfo"`
 }
 
 func routerNeighbor(t *testing.T, addr netip.Addr) neighborView {

@@ -20,7 +20,19 @@ import (
 // BGPPeers it costs nothing.
 func setupBGP(api kube.Client, c *kube.Cache, rec kube.EventRecorder, inf *informerSet, opts Options, bfdMgr *bfd.Manager,
 	reg prometheus.Registerer, log logr.Logger) (*bgp.Speaker, *BGPLoop, *runner, *BGPStatusWriter, error) {
-	spk := bgp.New(bgp.Options{Log: log.WithName("bgp"), ListenPort: opts.BGPListenPort})
+	// At the shutdown the sessions with graceful restart stay open for
+	// the process's exit to close (the routers keep the routes while the
+	// speaker restarts), unless this node is on its way out.
+	closeAll := func() bool {
+		obj, ok, err := inf.nodes.Store().GetByKey(opts.NodeName)
+		n, isNode := obj.(*corev1.Node)
+		if err != nil || !ok || !isNode {
+			return true
+		}
+		own := nodeFrom(n)
+		return !KeepsRoutesOnShutdown(&own)
+	}
+	spk := bgp.New(bgp.Options{Log: log.WithName("bgp"), ListenPort: opts.BGPListenPort, CloseAll: closeAll})
 	// The status writer reads its objects from the cache and writes them
 	// to the API server.
 	status := NewBGPStatusWriter(cachedClient{Reader: c, Writer: api}, rec, opts.Namespace, opts.NodeName,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"sync"
@@ -28,6 +29,7 @@ import (
 	"github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/internal/announce/arp"
 	"github.com/herald-lb/herald/internal/announce/bfd"
+	"github.com/herald-lb/herald/internal/announce/bgp"
 	"github.com/herald-lb/herald/internal/announce/ifaces"
 	"github.com/herald-lb/herald/internal/announce/ndp"
 	"github.com/herald-lb/herald/internal/kube"
@@ -237,7 +239,10 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		return err
 	}
 
-	bfdMgr := bfd.New(bfd.Options{Log: log.WithName("bfd")})
+	// A BGP session left open at the shutdown (graceful restart) keeps
+	// its BFD session up until the process exits.
+	var bgpSpeaker *bgp.Speaker
+	bfdMgr := bfd.New(bfd.Options{Log: log.WithName("bfd"), Keep: func(a netip.Addr) bool { return bgpSpeaker.LeavesOpen(a) }})
 	bgpSpeaker, bgpLoop, bgpRunner, bgpStatus, err := setupBGP(api, c, recorder, informers, opts, bfdMgr, reg, log)
 	if err != nil {
 		return err

@@ -32,6 +32,18 @@ type Node struct {
 	// Leaving is set while the node is on its way out: being deleted, or
 	// tainted ToBeDeletedByClusterAutoscaler.
 	Leaving bool
+	// Cordoned is the Node's spec.unschedulable (kubectl cordon, drain).
+	Cordoned bool
+}
+
+// KeepsRoutesOnShutdown reports whether a speaker stopping on the node
+// (its Node; nil when gone) leaves its BGP sessions with graceful restart
+// for the process's exit to close, so that the routers keep its routes
+// while it restarts (a rolling update): yes, unless the node is leaving
+// or cordoned, on its way to maintenance, when its routes must go at
+// once.
+func KeepsRoutesOnShutdown(n *Node) bool {
+	return n != nil && !n.Leaving && !n.Cordoned
 }
 
 // Excluded reports whether the node is out of external load balancing:

@@ -540,3 +540,21 @@ func TestOwnNoLink(t *testing.T) {
 		t.Errorf("OwnNoLink without a configuration = %q", got)
 	}
 }
+
+func TestKeepsRoutesOnShutdown(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		node *Node
+		want bool
+	}{
+		{"a node in service: a rolling update", &Node{Name: "n", Ready: true}, true},
+		{"not ready: still no maintenance", &Node{Name: "n"}, true},
+		{"cordoned: drained for maintenance", &Node{Name: "n", Ready: true, Cordoned: true}, false},
+		{"leaving", &Node{Name: "n", Ready: true, Leaving: true}, false},
+		{"Node gone", nil, false},
+	} {
+		if got := KeepsRoutesOnShutdown(tt.node); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -721,7 +721,7 @@ func (l *L2Loop) snapshot(ctx context.Context) (Snapshot, error) {
 }
 
 func nodeFrom(n *corev1.Node) Node {
-	out := Node{Name: n.Name, Labels: n.Labels, Leaving: n.DeletionTimestamp != nil}
+	out := Node{Name: n.Name, Labels: n.Labels, Leaving: n.DeletionTimestamp != nil, Cordoned: n.Spec.Unschedulable}
 	for _, t := range n.Spec.Taints {
 		if t.Key == v1beta1.TaintToBeDeleted {
 			out.Leaving = true

@@ -299,6 +299,9 @@ func TestNodeFrom(t *testing.T) {
 			{Key: "node.kubernetes.io/unschedulable", Effect: corev1.TaintEffectNoSchedule}}}},
 			Node{Name: "n"}},
 		{"being deleted", corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", DeletionTimestamp: &now}}, Node{Name: "n", Leaving: true}},
+		// Cordoned is no reason to move addresses: the node still serves.
+		{"cordoned", corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}, Spec: corev1.NodeSpec{Unschedulable: true}},
+			Node{Name: "n", Cordoned: true}},
 	} {
 		if got := nodeFrom(&tt.node); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)

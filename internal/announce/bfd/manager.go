@@ -66,6 +66,14 @@ type Options struct {
 	// Ports override the listening ports (tests); zero means the
 	// standard ones.
 	SingleHopPort, MultiHopPort int
+	// Keep is asked at the shutdown, per session: true keeps it up until
+	// the process exits instead of closing it (AdminDown). The BGP
+	// sessions of peers with graceful restart are left for the process's
+	// exit to close (the router keeps the routes); an AdminDown before
+	// that would make the router close the BGP session, and going silent
+	// would make it time out, either way dropping the routes. Nil keeps
+	// none.
+	Keep func(netip.Addr) bool
 	// FailureHold is the longest a session stays silent after it failed
 	// (Up to Down, not AdminDown) unless Release ends it sooner; zero
 	// means DefaultFailureHold.
@@ -261,18 +269,50 @@ func (m *Manager) States() []SessionState {
 }
 
 // Run drives the sessions until ctx ends; then every session is shut
-// down (AdminDown sent) and closed. The BFD ports are opened with the
-// first session, so a node without BFD peers holds none (another BFD
-// daemon on the host keeps them). A port that cannot be opened (taken, or
-// IPv6 on a host without it) is logged and left out.
+// down (AdminDown sent) and closed, except those Options.Keep keeps: they
+// go on, with the ports, until the process exits. The BFD ports are
+// opened with the first session, so a node without BFD peers holds none
+// (another BFD daemon on the host keeps them). A port that cannot be
+// opened (taken, or IPv6 on a host without it) is logged and left out.
 func (m *Manager) Run(ctx context.Context) error {
-	var listeners []func()
-	defer func() {
-		for _, stop := range listeners {
+	// The ports outlive ctx when sessions are kept.
+	life, end := context.WithCancel(context.WithoutCancel(ctx))
+	var ports portSet
+	stopPorts := func() {
+		end()
+		for _, stop := range ports.stops {
 			stop()
 		}
-	}()
-	listening := false
+	}
+	m.loop(ctx, life, &ports)
+	m.mu.Lock()
+	kept := 0
+	for k, s := range m.sessions {
+		if m.opts.Keep != nil && m.opts.Keep(k.addr) {
+			kept++
+			continue
+		}
+		m.closeSession(k, s)
+	}
+	m.mu.Unlock()
+	if kept == 0 {
+		stopPorts()
+		return nil
+	}
+	m.log.Info("BFD sessions of the BGP sessions left open kept up until the process exits", "sessions", kept)
+	go m.loop(life, life, &ports)
+	return nil
+}
+
+// portSet is the BFD ports a manager opened.
+type portSet struct {
+	opened bool
+	stops  []func()
+}
+
+// loop sends, receives and expires until ctx ends, opening the ports
+// (for as long as life lasts) with the first session.
+func (m *Manager) loop(ctx, life context.Context, ports *portSet) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -280,8 +320,8 @@ func (m *Manager) Run(ctx context.Context) error {
 		// The ports open before the first session's first packet goes
 		// out: the router answers its Poll at once, and an answer to a
 		// closed port would be lost until the router's next packet.
-		if len(m.sessions) > 0 && !listening {
-			listeners, listening = m.openPorts(ctx), true
+		if len(m.sessions) > 0 && !ports.opened {
+			ports.stops, ports.opened = m.openPorts(life), true
 		}
 		next := m.step(time.Now())
 		m.mu.Unlock()
@@ -290,12 +330,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			m.mu.Lock()
-			for k, s := range m.sessions {
-				m.closeSession(k, s)
-			}
-			m.mu.Unlock()
-			return nil
+			return
 		case r := <-m.rx:
 			m.mu.Lock()
 			m.receive(r)

@@ -150,12 +150,14 @@ func (m *manager) waitState(t *testing.T, peer string, want fsm.State, d time.Du
 //	reconcile JSON   Reconcile with those Peers
 //	states           the States as JSON
 //	release ADDR     Release the sessions with ADDR
-//	stop             end Run (every session AdminDown)
+//	keep ADDR        at the shutdown keep the sessions with ADDR (Keep)
+//	stop             end Run (every session AdminDown but those kept)
 func managerHelper() int {
 	log := funcr.New(func(prefix, args string) {
 		fmt.Fprintln(os.Stderr, time.Now().Format("15:04:05.000"), prefix, args)
 	}, funcr.Options{Verbosity: 1})
-	m := New(Options{Log: log})
+	var kept sync.Map
+	m := New(Options{Log: log, Keep: func(a netip.Addr) bool { _, ok := kept.Load(a); return ok }})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	runDone := make(chan error, 1)
@@ -177,6 +179,13 @@ func managerHelper() int {
 				return "", err
 			}
 			m.Release(a)
+			return "", nil
+		case "keep":
+			a, err := netip.ParseAddr(words[1])
+			if err != nil {
+				return "", err
+			}
+			kept.Store(a, true)
 			return "", nil
 		case "stop":
 			cancel()
@@ -283,11 +292,23 @@ func TestFRRSessions(t *testing.T) {
 	}
 	m.waitState(t, "r6", fsm.StateUp, 10*time.Second)
 
-	// Shutdown: AdminDown reaches the router.
+	// Shutdown: AdminDown reaches the router, but for the session kept
+	// (its BGP session is left open for the process's exit): it stays up
+	// until the process exits, and then times out.
+	m.h.Do("keep " + rtrV6)
 	m.h.Do("stop")
 	fp, _ = b.waitStatus(t, nodeV4, "down", 3*time.Second)
 	if !strings.Contains(fp.RemoteDiagnostic, "administratively") {
 		t.Errorf("FRR's session after the node's shutdown: %+v, want the remote diagnostic administratively down", fp)
+	}
+	time.Sleep(time.Second) // three detection times
+	if all, err := b.peers(); err != nil || all[nodeV6].Status != "up" {
+		t.Errorf("FRR's kept session a second after the shutdown: %+v (%v), want up until the process exits", all[nodeV6], err)
+	}
+	m.h.Stop()
+	fp, _ = b.waitStatus(t, nodeV6, "down", 3*time.Second)
+	if strings.Contains(fp.RemoteDiagnostic, "administratively") {
+		t.Errorf("FRR's kept session after the exit: %+v, want it timed out, not administratively down", fp)
 	}
 }
 

@@ -35,11 +35,13 @@
 //   - Routes received from peers are rejected on import: the speaker
 //     originates, it does not route.
 //
-// Run(ctx) serves the GoBGP server and, when ctx ends, deletes every peer
-// so each gets a NOTIFICATION (Cease, peer de-configured) before the
-// connection closes, then returns; routers withdraw the node's routes at
-// once instead of waiting for the hold timer. Reconcile returns ErrStopped
-// afterwards.
+// Run(ctx) serves the GoBGP server and, when ctx ends, closes every
+// session with a NOTIFICATION (Cease) before the connection closes, then
+// returns; routers withdraw the node's routes at once instead of waiting
+// for the hold timer. Sessions with graceful restart are left open
+// (unless Options.CloseAll): the process's exit closes them without a
+// NOTIFICATION, so their routers keep the routes until the speaker is
+// back (RFC 4724). Reconcile returns ErrStopped afterwards.
 //
 // Sessions reports each session's state (from GoBGP's peer-state watch),
 // the prefixes GoBGP sends it (after the export policy) and the UPDATE

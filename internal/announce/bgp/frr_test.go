@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -103,6 +104,7 @@ func (f *frr) waitEstablished(t *testing.T, d time.Duration, addrs ...string) {
 // bgpPath is one path of a prefix in FRR's table.
 type bgpPath struct {
 	Valid     bool   `json:"valid"`
+	Stale     bool   `json:"stale"`
 	LocalPref uint32 `json:"locPrf"`
 	Community struct {
 		List []string `json:"list"`
@@ -125,6 +127,7 @@ type path struct {
 	NextHop     string // global next hop
 	Communities string // standard, then large, space separated
 	LocalPref   uint32 // 0 when FRR shows none
+	Stale       bool   // kept by graceful restart, not yet sent again
 }
 
 // paths returns FRR's valid paths of prefix, sorted by neighbor.
@@ -143,7 +146,7 @@ func (f *frr) paths(t *testing.T, prefix string) []path {
 		if !p.Valid {
 			continue
 		}
-		x := path{From: p.Peer.PeerID, LocalPref: p.LocalPref,
+		x := path{From: p.Peer.PeerID, LocalPref: p.LocalPref, Stale: p.Stale,
 			Communities: strings.Join(append(p.Community.List, prefixEach("large:", p.LargeCommunity.List)...), " ")}
 		for _, nh := range p.NextHops {
 			if nh.Scope != "link-local" {
@@ -259,18 +262,22 @@ func (s *speaker) stop(t *testing.T) time.Duration {
 //	sessions         the Sessions as JSON
 //	restart ADDR WHY Restart
 //	reconnect ADDR   Reconnect
+//	close-all        from now on the shutdown closes every session (CloseAll)
 //	stop             end Run; reply how long the shutdown took
 //
-// It logs to stderr; it stops when stdin ends.
+// It logs to stderr; it stops when stdin ends, and its exit closes the
+// sessions the shutdown left open.
 func speakerHelper() int {
 	log := funcr.New(func(prefix, args string) {
 		fmt.Fprintln(os.Stderr, time.Now().Format("15:04:05.000"), prefix, args)
 	}, funcr.Options{Verbosity: 1})
-	s := New(Options{Log: log, ListenPort: 179, RefuseRetry: 3 * time.Second})
+	var closeAll atomic.Bool
+	s := New(Options{Log: log, ListenPort: 179, RefuseRetry: 3 * time.Second, CloseAll: closeAll.Load})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	runDone := make(chan error, 1)
 	go func() { runDone <- s.Run(ctx) }()
+	stopped := false
 	nstest.Serve(func(words []string) (string, error) {
 		switch words[0] {
 		case "reconcile":
@@ -296,11 +303,15 @@ func speakerHelper() int {
 				return "", err
 			}
 			return "", s.Restart(ctx, a, strings.Join(words[2:], " "))
+		case "close-all":
+			closeAll.Store(true)
+			return "", nil
 		case "stop":
 			t0 := time.Now()
 			cancel()
 			select {
 			case err := <-runDone:
+				stopped = true
 				if err != nil {
 					return "", err
 				}
@@ -311,6 +322,9 @@ func speakerHelper() int {
 		}
 		return "", fmt.Errorf("unknown command %q", words[0])
 	})
+	if stopped {
+		return 0 // the exit closes what the shutdown left open
+	}
 	cancel() // stdin ended: shut down gracefully, as on SIGTERM
 	select {
 	case <-runDone:
@@ -320,6 +334,10 @@ func speakerHelper() int {
 	}
 	return 0
 }
+
+// exit ends the helper process (after stop: its exit closes the sessions
+// the shutdown left open, as the speaker's does).
+func (s *speaker) exit() { s.h.Stop() }
 
 // killHelper kills the speaker helper process (SIGKILL: the kernel closes
 // its connections, no NOTIFICATION).

@@ -241,7 +241,9 @@ func TestFRRSessionsAndAttributes(t *testing.T) {
 		if st := sp.sessions(t); len(st) != 0 {
 			t.Errorf("sessions %+v, want none", st)
 		}
-		// Back, for the shutdown below.
+		// Back, for the shutdown below; without graceful restart, whose
+		// sessions the shutdown leaves open (TestFRRGracefulRestart).
+		desired.Peers[0].GracefulRestart = false
 		sp.reconcile(t, desired)
 		sp.waitSession(t, "r4", StateEstablished, 10*time.Second)
 	})
@@ -562,4 +564,93 @@ func TestFRRReconnect(t *testing.T) {
 	if took > 4*time.Second {
 		t.Errorf("session back after %s; GoBGP's 5 s idle time was not cut short", took)
 	}
+}
+
+// TestFRRGracefulRestart: at the shutdown the session with graceful
+// restart is left open, and the process's exit closes it without a
+// NOTIFICATION: FRR keeps its routes (stale) and the route in the
+// router's kernel never changes, through a new speaker sending them again
+// (fresh). The session without graceful restart gets its NOTIFICATION and
+// its route goes at once, as before. With CloseAll (the node is leaving)
+// the graceful-restart session gets a NOTIFICATION too and its route goes.
+func TestFRRGracefulRestart(t *testing.T) {
+	seg := newSegment(t, 1)
+	r := startFRR(t, seg.rtr, frrConf(rtrV4, nodeV4(1)+" remote-as 64513", nodeV6(1)+" remote-as 64513"))
+	gr := fastPeer("gr", rtrV4, nodeAS)
+	gr.GracefulRestart = true
+	gr.Routes = []Route{{Prefix: vip4, NextHop: addr(nodeV4(1))}}
+	plain := fastPeer("plain", rtrV6, nodeAS)
+	plain.Routes = []Route{{Prefix: vip6, NextHop: addr(nodeV6(1))}}
+	desired := Desired{RouterID: addr(nodeV4(1)), Peers: []Peer{gr, plain}}
+	wantKernel := func(prefix netip.Prefix, d time.Duration, want ...string) {
+		t.Helper()
+		var got []string
+		if !nstest.Eventually(d, func() bool { got = kernelNextHops(t, seg.rtr, prefix.String()); return cmp.Equal(got, want) }) {
+			t.Fatalf("router's kernel route for %s via %v, want %v", prefix, got, want)
+		}
+	}
+	start := func() *speaker {
+		sp := startSpeaker(t, seg.nodes[0])
+		sp.reconcile(t, desired)
+		r.waitEstablished(t, 10*time.Second, nodeV4(1), nodeV6(1))
+		wantKernel(vip4, 10*time.Second, nodeV4(1))
+		wantKernel(vip6, 10*time.Second, nodeV6(1))
+		return sp
+	}
+	sp := start()
+	if n := r.neighbor(t, nodeV4(1)); n.Capabilities.GracefulRestart != "advertisedAndReceived" {
+		t.Fatalf("graceful restart capability %q, want advertised and received", n.Capabilities.GracefulRestart)
+	}
+	// Every change of vip4's kernel route from here to the end.
+	mon := seg.rtr.Start(t, "ip", "-ts", "monitor", "route")
+	time.Sleep(100 * time.Millisecond) // subscribed
+
+	took := sp.stop(t)
+	t.Logf("shutdown took %s", took)
+	if n := r.neighbor(t, nodeV6(1)); n.State == "Established" || !strings.Contains(n.LastReset, "Notification received") {
+		t.Errorf("session without graceful restart after the shutdown: %s, last reset %q; want a NOTIFICATION received", n.State, n.LastReset)
+	}
+	wantKernel(vip6, time.Second)
+	if n := r.neighbor(t, nodeV4(1)); n.State != "Established" {
+		t.Errorf("session with graceful restart is %s after the shutdown, want it left open until the exit", n.State)
+	}
+
+	sp.exit()
+	var n frrNeighbor
+	if !nstest.Eventually(5*time.Second, func() bool { n = r.neighbor(t, nodeV4(1)); return n.State != "Established" }) {
+		t.Fatalf("session with graceful restart still %s after the exit", n.State)
+	}
+	if strings.Contains(n.LastReset, "Notification") {
+		t.Errorf("session with graceful restart: last reset %q, want the connection closed without a NOTIFICATION", n.LastReset)
+	}
+	if got, want := r.paths(t, vip4.String()), []path{{From: nodeV4(1), NextHop: nodeV4(1), Stale: true}}; !cmp.Equal(got, want) {
+		t.Errorf("FRR's paths for %s after the exit:\n%s", vip4, cmp.Diff(want, got))
+	}
+	time.Sleep(time.Second) // without graceful restart it would be gone within 100 ms
+	wantKernel(vip4, 0, nodeV4(1))
+
+	sp = start()
+	var got []path
+	if !nstest.Eventually(5*time.Second, func() bool {
+		got = r.paths(t, vip4.String())
+		return cmp.Equal(got, []path{{From: nodeV4(1), NextHop: nodeV4(1)}})
+	}) {
+		t.Errorf("FRR's paths for %s after the new speaker: %+v, want one fresh path", vip4, got)
+	}
+	mon.Kill()
+	for _, line := range strings.Split(mon.Output(), "\n") {
+		if strings.Contains(line, vip4.Addr().String()) {
+			t.Errorf("the kernel route of %s changed during the restart: %s", vip4, line)
+		}
+	}
+
+	t.Run("node leaving: every session gets a NOTIFICATION", func(t *testing.T) {
+		sp.h.Do("close-all")
+		sp.stop(t)
+		n := r.neighbor(t, nodeV4(1))
+		if n.State == "Established" || !strings.Contains(n.LastReset, "Notification received") {
+			t.Errorf("session with graceful restart: %s, last reset %q; want a NOTIFICATION received", n.State, n.LastReset)
+		}
+		wantKernel(vip4, time.Second)
+	})
 }

@@ -35,6 +35,10 @@ type Options struct {
 	// turned out to be of myASN stays shut down before it is tried
 	// again (default 30s).
 	RefuseRetry time.Duration
+	// CloseAll is asked at the shutdown: true closes the sessions of
+	// peers with graceful restart too (the node is leaving). Nil or
+	// false leaves them open; see Run.
+	CloseAll func() bool
 }
 
 // Speaker is the node's BGP speaker: one GoBGP server. Create it with New,
@@ -64,6 +68,11 @@ type Speaker struct {
 	records map[netip.Addr]*peerRecord
 	reasons map[netip.Addr]string // the last state-change reason GoBGP logged
 	active  atomic.Bool           // the GoBGP server is started
+
+	// grPeers holds the addresses of the peers configured with graceful
+	// restart, for LeavesOpen (read without s.mu, which the shutdown
+	// holds).
+	grPeers atomic.Pointer[map[netip.Addr]bool]
 }
 
 type installedPath struct {
@@ -118,12 +127,23 @@ func (s *Speaker) notify() {
 	}
 }
 
-// Run serves the GoBGP server until ctx ends, then deletes every peer
-// (each gets a Cease NOTIFICATION) and stops it, within StopTimeout.
+// Run serves the GoBGP server until ctx ends, then closes the sessions
+// with a Cease NOTIFICATION, within StopTimeout, so that the routers drop
+// this node's routes at once. The sessions of peers with graceful restart
+// are the exception (unless Options.CloseAll says the node is leaving):
+// they are left open, and the kernel closes their connections when the
+// process exits, without a NOTIFICATION, which tells a router with
+// graceful restart to keep this node's routes until the speaker is back
+// (RFC 4724), as for a crash; a NOTIFICATION would make it drop them.
+// A rolling update of the speakers then moves no traffic.
 func (s *Speaker) Run(ctx context.Context) error {
 	// GoBGP's server loop cannot be stopped; it idles once stopped.
 	go s.srv.Serve()
-	if err := s.srv.WatchEvent(ctx, &api.WatchEventRequest{Peer: &api.WatchEventRequest_Peer{}}, s.onEvent); err != nil {
+	// The shutdown waits for sessions to go down: the states are watched
+	// until it is over.
+	wctx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWatch()
+	if err := s.srv.WatchEvent(wctx, &api.WatchEventRequest{Peer: &api.WatchEventRequest_Peer{}}, s.onEvent); err != nil {
 		return fmt.Errorf("watch BGP peer events: %w", err)
 	}
 	close(s.serving)
@@ -140,12 +160,29 @@ func (s *Speaker) shutdown() {
 	defer s.mu.Unlock()
 	if s.started {
 		t0 := time.Now()
-		if err := s.stopServer(); err != nil {
-			s.log.Error(err, "stopping BGP")
-		} else {
-			s.log.Info("BGP sessions closed", "peers", len(s.neighbors), "took", time.Since(t0).String())
+		var open []netip.Addr
+		if s.opts.CloseAll == nil || !s.opts.CloseAll() {
+			for addr, n := range s.neighbors {
+				if n.gr {
+					open = append(open, addr)
+				}
+			}
 		}
-		s.started = false
+		closing := len(s.neighbors) - len(open)
+		if len(open) == 0 {
+			if err := s.stopServer(); err != nil {
+				s.log.Error(err, "stopping BGP")
+			} else {
+				s.log.Info("BGP sessions closed", "peers", closing, "took", time.Since(t0).String())
+			}
+			s.started = false
+		} else if err := s.closeAllBut(open); err != nil {
+			s.log.Error(err, "closing the BGP sessions")
+		} else {
+			slices.SortFunc(open, netip.Addr.Compare)
+			s.log.Info("BGP sessions closed but those with graceful restart, left to close with the process",
+				"peers", closing, "left open", fmt.Sprint(open), "took", time.Since(t0).String())
+		}
 	}
 	s.stateMu.Lock()
 	for _, r := range s.records {
@@ -154,6 +191,51 @@ func (s *Speaker) shutdown() {
 	s.stateMu.Unlock()
 	close(s.done)
 	s.notify()
+}
+
+// closeAllBut shuts down every peer's session but those in open (GoBGP
+// sends each a Cease NOTIFICATION, administrative shutdown) and waits
+// for them to end, within StopTimeout; the server keeps serving the
+// others. s.mu is held.
+func (s *Speaker) closeAllBut(open []netip.Addr) error {
+	var errs []error
+	var closing []*peerRecord
+	for addr := range s.neighbors {
+		if slices.Contains(open, addr) {
+			continue
+		}
+		if err := s.srv.DisablePeer(context.Background(), &api.DisablePeerRequest{Address: addr.String(),
+			Communication: "speaker shutting down"}); err != nil {
+			errs = append(errs, fmt.Errorf("shut down peer %s: %w", addr, err))
+			continue
+		}
+		s.stateMu.Lock()
+		if rec := s.records[addr]; rec != nil {
+			closing = append(closing, rec)
+		}
+		s.stateMu.Unlock()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.StopTimeout)
+	defer cancel()
+	for _, rec := range closing {
+		s.waitDown(ctx, rec, s.opts.StopTimeout)
+	}
+	if ctx.Err() != nil {
+		errs = append(errs, fmt.Errorf("sessions not closed within %s", s.opts.StopTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// LeavesOpen reports whether the shutdown leaves the session with addr
+// open for the process's exit to close: a peer configured with graceful
+// restart, unless Options.CloseAll says otherwise. It takes no lock the
+// shutdown holds.
+func (s *Speaker) LeavesOpen(addr netip.Addr) bool {
+	gr := s.grPeers.Load()
+	if gr == nil || !(*gr)[addr.Unmap()] {
+		return false
+	}
+	return s.opts.CloseAll == nil || !s.opts.CloseAll()
 }
 
 // stopServer deletes every peer (GoBGP sends each a Cease NOTIFICATION
@@ -350,6 +432,7 @@ func (s *Speaker) applyPolicy(ctx context.Context) error {
 // syncNeighbors deletes the peers no longer wanted or whose settings
 // changed, then adds the missing ones.
 func (s *Speaker) syncNeighbors(ctx context.Context, wanted map[netip.Addr]wantedPeer) []error {
+	defer s.noteGR()
 	var errs []error
 	for _, addr := range sortedKeys(s.neighbors) {
 		if w, ok := wanted[addr]; ok && w.n == s.neighbors[addr] {
@@ -386,6 +469,18 @@ func (s *Speaker) syncNeighbors(ctx context.Context, wanted map[netip.Addr]wante
 		s.log.Info("BGP peer added", "peer", addr.String(), "name", w.name, "myASN", w.n.myASN, "peerASN", w.n.peerASN, "dynamicASN", w.n.dynamic)
 	}
 	return errs
+}
+
+// noteGR records which configured peers have graceful restart. s.mu is
+// held.
+func (s *Speaker) noteGR() {
+	gr := map[netip.Addr]bool{}
+	for addr, n := range s.neighbors {
+		if n.gr {
+			gr[addr] = true
+		}
+	}
+	s.grPeers.Store(&gr)
 }
 
 // syncPaths withdraws the prefixes no longer wanted and adds (or
