@@ -73,7 +73,8 @@ type BGPBenchOptions struct {
 	KeepServices bool
 	// Parts to run (default all): "create" (create -> route and the
 	// controller-stopped floor), "fail" (SIGTERM, SIGKILL, SIGSTOP with
-	// BFD), "scale" (Services filler Services, memory, restarts).
+	// BFD, restarts with graceful restart), "scale" (Services filler
+	// Services, memory, restarts).
 	Parts []string
 	// Log receives progress lines (default: discard).
 	Log io.Writer
@@ -201,6 +202,9 @@ func (b *bgpBench) run(ctx context.Context) error {
 				}
 			}
 			if err := b.withBFD(ctx, func() error { return b.failRounds(ctx, fam, syscall.SIGSTOP) }); err != nil {
+				return err
+			}
+			if err := b.withGR(ctx, func() error { return b.grRounds(ctx, fam) }); err != nil {
 				return err
 			}
 		}
@@ -425,6 +429,7 @@ type routeEvent struct {
 	at     time.Time
 	dst    string // the route's destination as ip prints it; "" for a next-hop event
 	delete bool
+	nhid   string // the route's next-hop group, when it has one
 }
 
 func (b *bgpBench) watchRoutes(ctx context.Context) (*routeWatch, error) {
@@ -455,6 +460,23 @@ func (b *bgpBench) watchRoutes(ctx context.Context) (*routeWatch, error) {
 	return w, nil
 }
 
+// eventsFor returns the events of prefix's route so far.
+func (w *routeWatch) eventsFor(prefix netip.Prefix) []routeEvent {
+	dst := prefix.Addr().String()
+	if !prefix.IsSingleIP() {
+		dst = prefix.String()
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []routeEvent
+	for _, ev := range w.events {
+		if ev.dst == dst {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
 func (w *routeWatch) stop() {
 	w.cancel()
 	<-w.done
@@ -479,6 +501,9 @@ func parseMonitorLine(line string) (routeEvent, bool) {
 	}
 	if len(f) > 0 && f[0] != "id" {
 		ev.dst = f[0]
+	}
+	if i := slices.Index(f, "nhid"); i >= 0 && i+1 < len(f) && ev.dst != "" {
+		ev.nhid = f[i+1]
 	}
 	return ev, true
 }
@@ -734,10 +759,11 @@ func lastAddrs(p netip.Prefix, n int) []netip.Addr {
 // sig, timed until its next hop leaves the router's kernel route; the
 // router's last reset reason says whether a NOTIFICATION came. The
 // speaker is then started again, timed until its next hop is back.
-func (b *bgpBench) failRounds(ctx context.Context, fam Family, sig syscall.Signal) error {
-	name := fmt.Sprintf("probe-%s-fail", fam)
+// probeService creates Service name of family fam and waits until the
+// router's kernel route to its address has every node as next hop.
+func (b *bgpBench) probeService(ctx context.Context, name string, fam Family) (netip.Prefix, error) {
 	if _, err := b.cs.CoreV1().Services(BGPBenchNamespace).Create(ctx, benchBGPService(name, bgpBenchPool, fam, false), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return err
+		return netip.Prefix{}, err
 	}
 	var ip netip.Addr
 	if err := b.waitFor(ctx, 30*time.Second, "Service "+name+" gets its IP", func() (bool, string) {
@@ -748,21 +774,25 @@ func (b *bgpBench) failRounds(ctx context.Context, fam Family, sig syscall.Signa
 		ip, err = netip.ParseAddr(s.Status.LoadBalancer.Ingress[0].IP)
 		return err == nil, fmt.Sprint(err)
 	}); err != nil {
-		return err
+		return netip.Prefix{}, err
 	}
 	prefix := netip.PrefixFrom(ip, ip.BitLen())
-	all := b.nodeAddrs(fam)
-	{
-		rw, err := b.watchRoutes(ctx)
-		if err != nil {
-			return err
-		}
-		if _, err := rw.waitRoute(ctx, prefix, all, 30*time.Second); err != nil {
-			rw.stop()
-			return err
-		}
-		rw.stop()
+	rw, err := b.watchRoutes(ctx)
+	if err != nil {
+		return netip.Prefix{}, err
 	}
+	defer rw.stop()
+	_, err = rw.waitRoute(ctx, prefix, b.nodeAddrs(fam), 30*time.Second)
+	return prefix, err
+}
+
+func (b *bgpBench) failRounds(ctx context.Context, fam Family, sig syscall.Signal) error {
+	name := fmt.Sprintf("probe-%s-fail", fam)
+	prefix, err := b.probeService(ctx, name, fam)
+	if err != nil {
+		return err
+	}
+	all := b.nodeAddrs(fam)
 	kind := map[syscall.Signal]string{syscall.SIGTERM: "SIGTERM", syscall.SIGKILL: "SIGKILL", syscall.SIGSTOP: "SIGSTOP (frozen), BFD 100 ms x3,"}[sig]
 	var gone, back []time.Duration
 	notifications := 0
@@ -842,6 +872,177 @@ func (b *bgpBench) failRounds(ctx context.Context, fam Family, sig syscall.Signa
 	return b.deleteServices(ctx, func(s *corev1.Service) bool { return s.Name == name })
 }
 
+// grRounds: with graceful restart on the peers, each node's speaker in
+// turn is restarted as a rolling update does (SIGTERM, then started
+// again). The speaker leaves its sessions for its exit to close, the
+// router keeps the node's routes while it restarts: timed is how long the
+// route is missing from the router's kernel (from a deletion to the next
+// addition, by the kernel's events).
+func (b *bgpBench) grRounds(ctx context.Context, fam Family) error {
+	name := fmt.Sprintf("probe-%s-gr", fam)
+	prefix, err := b.probeService(ctx, name, fam)
+	if err != nil {
+		return err
+	}
+	var missing, back []time.Duration
+	changed, regrouped := 0, 0
+	for i := range b.o.Rounds {
+		n := b.nodes[i%len(b.nodes)]
+		addr := b.nodeAddr(n, fam)
+		rw, err := b.watchRoutes(ctx)
+		if err != nil {
+			return err
+		}
+		if err := b.l.StopProc(ctx, ProcSpeaker(n.Name), 5*time.Second); err != nil {
+			rw.stop()
+			return err
+		}
+		t1 := time.Now()
+		if err := b.l.StartProc(ProcSpeaker(n.Name)); err != nil {
+			rw.stop()
+			return err
+		}
+		// Back: the session up again and the node's path sent again
+		// (no longer stale).
+		err = b.waitFor(ctx, 30*time.Second, "the router has "+n.Name+"'s path fresh again", func() (bool, string) {
+			nb, err := b.neighbor(ctx, addr)
+			if err != nil || nb.State != "Established" {
+				return false, fmt.Sprintf("session %s %v", nb.State, err)
+			}
+			stale, err := b.stalePath(ctx, prefix, addr)
+			return err == nil && !stale, fmt.Sprintf("stale %v %v", stale, err)
+		})
+		if err != nil {
+			rw.stop()
+			return err
+		}
+		back = append(back, time.Since(t1))
+		time.Sleep(100 * time.Millisecond) // a late kernel event
+		evs := rw.eventsFor(prefix)
+		rw.stop()
+		if len(evs) > 0 {
+			changed++
+		}
+		for _, ev := range evs {
+			if ev.nhid != evs[0].nhid {
+				regrouped++
+				break
+			}
+		}
+		m := routeMissing(evs)
+		missing = append(missing, m)
+		b.logf("%s graceful restart round %d (%s): %d events of the kernel route, route missing %s; path fresh again %s after the start",
+			fam, i+1, n.Name, len(evs), us(m), ms(back[i]))
+		if err := b.l.waitProcListening(ctx, ProcSpeaker(n.Name), 30*time.Second); err != nil {
+			return err
+		}
+	}
+	b.figure(BenchFigure{Name: fmt.Sprintf("%s: speaker restarted (SIGTERM, start), peers with graceful restart -> route missing from the router's kernel (median)", fam),
+		Measured: us(median(missing)), Detail: fmt.Sprintf("the kernel route had events in %d/%d rounds (a replace is a delete and an add for IPv6), other next hops in %d; max %s",
+			changed, len(missing), regrouped, us(slices.Max(missing)))})
+	b.figure(BenchFigure{Name: fmt.Sprintf("%s:   speaker started -> its path sent again (no longer stale) (median)", fam), Measured: ms(median(back)), Detail: durStats(back)})
+	return b.deleteServices(ctx, func(s *corev1.Service) bool { return s.Name == name })
+}
+
+// routeMissing sums the times from each deletion of a route to its next
+// addition among evs (one route's events); a deletion not followed by an
+// addition counts until the last event.
+func routeMissing(evs []routeEvent) time.Duration {
+	var total time.Duration
+	var since time.Time
+	for _, ev := range evs {
+		switch {
+		case ev.delete && since.IsZero():
+			since = ev.at
+		case !ev.delete && !since.IsZero():
+			total += ev.at.Sub(since)
+			since = time.Time{}
+		}
+	}
+	if !since.IsZero() {
+		total += evs[len(evs)-1].at.Sub(since)
+	}
+	return total
+}
+
+// us formats d in milliseconds with microseconds.
+func us(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d)/float64(time.Millisecond)) }
+
+// stalePath reports whether FRR's path for prefix from node addr is
+// stale (kept by graceful restart); an error when there is none.
+func (b *bgpBench) stalePath(ctx context.Context, prefix netip.Prefix, addr netip.Addr) (bool, error) {
+	fam := "ipv4"
+	if prefix.Addr().Is6() {
+		fam = "ipv6"
+	}
+	out, err := b.l.Vtysh(ctx, "show bgp "+fam+" unicast "+prefix.String()+" json")
+	if err != nil {
+		return false, err
+	}
+	var doc struct {
+		Paths []struct {
+			Stale bool `json:"stale"`
+			Peer  struct {
+				PeerID string `json:"peerId"`
+			} `json:"peer"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return false, err
+	}
+	for _, p := range doc.Paths {
+		if p.Peer.PeerID == addr.String() {
+			return p.Stale, nil
+		}
+	}
+	return false, fmt.Errorf("no path for %s from %s", prefix, addr)
+}
+
+// withGR runs f with enableGracefulRestart on the bench's peers (their
+// sessions made again with the capability), then takes it off again.
+func (b *bgpBench) withGR(ctx context.Context, f func() error) error {
+	set := func(on bool) error {
+		for _, p := range b.peers {
+			var peer v1beta1.BGPPeer
+			if err := b.cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: p}, &peer); err != nil {
+				return err
+			}
+			peer.Spec.EnableGracefulRestart = on
+			if err := b.cl.Update(ctx, &peer); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	wait := func(mode string) error {
+		return b.waitFor(ctx, time.Minute, "every node's session has graceful restart mode "+mode+" at the router", func() (bool, string) {
+			for _, f := range b.o.Families {
+				for _, n := range b.nodes {
+					nb, err := b.neighbor(ctx, b.nodeAddr(n, f))
+					if err != nil || nb.State != "Established" || nb.GracefulRestart.Remote != mode {
+						return false, fmt.Sprintf("%s %s: %s, mode %q %v", n.Name, f, nb.State, nb.GracefulRestart.Remote, err)
+					}
+				}
+			}
+			return true, ""
+		})
+	}
+	if err := set(true); err != nil {
+		return err
+	}
+	err := wait("Restart")
+	if err == nil {
+		err = f()
+	}
+	if serr := set(false); serr != nil && err == nil {
+		err = serr
+	}
+	if werr := wait("Disable"); werr != nil && err == nil {
+		err = werr
+	}
+	return err
+}
+
 // withBFD runs f with a BFDProfile (100 ms, x3) on the bench's peers and
 // every node's BFD sessions up; then it takes the profile away again and
 // waits for the sessions (the router restarts them when BFD goes).
@@ -899,34 +1100,42 @@ func (b *bgpBench) withBFD(ctx context.Context, f func() error) error {
 	return err
 }
 
-// lastNotification is FRR's last NOTIFICATION on its session with addr.
-func (b *bgpBench) lastNotification(ctx context.Context, addr netip.Addr) string {
+// routerNeighbor is what the bench reads of FRR's session with a node.
+type routerNeighbor struct {
+	State            string `json:"bgpState"`
+	LastReset        string `json:"lastResetDueTo"`
+	LastNotification string `json:"lastNotificationReason"`
+	GracefulRestart  struct {
+		Remote string `json:"remoteGrMode"`
+	} `json:"gracefulRestartInfo"`
+}
+
+// neighbor reads FRR's session with addr.
+func (b *bgpBench) neighbor(ctx context.Context, addr netip.Addr) (routerNeighbor, error) {
 	out, err := b.l.Vtysh(ctx, "show bgp neighbors "+addr.String()+" json")
 	if err != nil {
-		return ""
+		return routerNeighbor{}, err
 	}
-	var doc map[string]struct {
-		Reason string `json:"lastNotificationReason"`
+	var doc map[string]routerNeighbor
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return routerNeighbor{}, err
 	}
-	if json.Unmarshal(out, &doc) != nil {
-		return ""
-	}
-	return doc[addr.String()].Reason
+	return doc[addr.String()], nil
+}
+
+// lastNotification is FRR's last NOTIFICATION on its session with addr.
+func (b *bgpBench) lastNotification(ctx context.Context, addr netip.Addr) string {
+	n, _ := b.neighbor(ctx, addr)
+	return n.LastNotification
 }
 
 // lastReset is FRR's reason for the last reset of its session with addr.
 func (b *bgpBench) lastReset(ctx context.Context, addr netip.Addr) string {
-	out, err := b.l.Vtysh(ctx, "show bgp neighbors "+addr.String()+" json")
+	n, err := b.neighbor(ctx, addr)
 	if err != nil {
 		return err.Error()
 	}
-	var doc map[string]struct {
-		LastReset string `json:"lastResetDueTo"`
-	}
-	if err := json.Unmarshal(out, &doc); err != nil {
-		return err.Error()
-	}
-	return doc[addr.String()].LastReset
+	return n.LastReset
 }
 
 // received returns how many prefixes FRR received from each node's
