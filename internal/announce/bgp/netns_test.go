@@ -570,7 +570,8 @@ func TestFRRReconnect(t *testing.T) {
 // restart is left open, and the process's exit closes it without a
 // NOTIFICATION: FRR keeps its routes (stale) and the route in the
 // router's kernel never changes, through a new speaker sending them again
-// (fresh). The session without graceful restart gets its NOTIFICATION and
+// (fresh); a route the new speaker no longer has goes with its
+// End-of-RIB. The session without graceful restart gets its NOTIFICATION and
 // its route goes at once, as before. With CloseAll (the node is leaving)
 // the graceful-restart session gets a NOTIFICATION too and its route goes.
 func TestFRRGracefulRestart(t *testing.T) {
@@ -578,7 +579,7 @@ func TestFRRGracefulRestart(t *testing.T) {
 	r := startFRR(t, seg.rtr, frrConf(rtrV4, nodeV4(1)+" remote-as 64513", nodeV6(1)+" remote-as 64513"))
 	gr := fastPeer("gr", rtrV4, nodeAS)
 	gr.GracefulRestart = true
-	gr.Routes = []Route{{Prefix: vip4, NextHop: addr(nodeV4(1))}}
+	gr.Routes = []Route{{Prefix: vip4, NextHop: addr(nodeV4(1))}, {Prefix: agg4, NextHop: addr(nodeV4(1))}}
 	plain := fastPeer("plain", rtrV6, nodeAS)
 	plain.Routes = []Route{{Prefix: vip6, NextHop: addr(nodeV6(1))}}
 	desired := Desired{RouterID: addr(nodeV4(1)), Peers: []Peer{gr, plain}}
@@ -598,6 +599,7 @@ func TestFRRGracefulRestart(t *testing.T) {
 		return sp
 	}
 	sp := start()
+	wantKernel(agg4, 10*time.Second, nodeV4(1))
 	if n := r.neighbor(t, nodeV4(1)); n.Capabilities.GracefulRestart != "advertisedAndReceived" {
 		t.Fatalf("graceful restart capability %q, want advertised and received", n.Capabilities.GracefulRestart)
 	}
@@ -629,6 +631,10 @@ func TestFRRGracefulRestart(t *testing.T) {
 	time.Sleep(time.Second) // without graceful restart it would be gone within 100 ms
 	wantKernel(vip4, 0, nodeV4(1))
 
+	// The new speaker no longer announces agg4 (its Service went while
+	// it was down): its End-of-RIB tells the router to drop the stale
+	// path.
+	desired.Peers[0].Routes = desired.Peers[0].Routes[:1]
 	sp = start()
 	var got []path
 	if !nstest.Eventually(5*time.Second, func() bool {
@@ -637,6 +643,7 @@ func TestFRRGracefulRestart(t *testing.T) {
 	}) {
 		t.Errorf("FRR's paths for %s after the new speaker: %+v, want one fresh path", vip4, got)
 	}
+	wantKernel(agg4, 5*time.Second)
 	mon.Kill()
 	for _, line := range strings.Split(mon.Output(), "\n") {
 		if strings.Contains(line, vip4.Addr().String()) {
