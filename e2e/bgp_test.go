@@ -56,13 +56,7 @@ func TestBGP(t *testing.T) {
 // sessions with a NOTIFICATION, so the router drops its next hop at once
 // (not after the hold timer); started again, it is back.
 func TestBGPGracefulShutdown(t *testing.T) {
-	requireLab(t)
-	requireSpeaker(t)
-	setupBGP(t)
-	nodes := drv.NodeNames()
-	if len(nodes) < 2 {
-		t.Skip("needs two nodes")
-	}
+	nodes := bgpNodes(t)
 	newService(t, "bgp-term", family(lab.IPv4), annotate(v1beta1.Annotation(v1beta1.AnnotationAddressPool), poolBGP))
 	ip := waitIPs(t, "bgp-term", 1)[0]
 	waitNextHops(t, ip, nodeAddrs(t, nodes, lab.IPv4))
@@ -132,13 +126,7 @@ func TestBGPGracefulShutdown(t *testing.T) {
 // speaker closes the session with a NOTIFICATION all the same, and the
 // next hop goes at once.
 func TestBGPGracefulRestart(t *testing.T) {
-	requireLab(t)
-	requireSpeaker(t)
-	setupBGP(t)
-	nodes := drv.NodeNames()
-	if len(nodes) < 2 {
-		t.Skip("needs two nodes")
-	}
+	nodes := bgpNodes(t)
 	ctx := ctxT(t)
 	var peer v1beta1.BGPPeer
 	if err := cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: peerBGPv4}, &peer); err != nil {
@@ -243,12 +231,10 @@ func TestBGPGracefulRestart(t *testing.T) {
 	waitNextHops(t, ip, all)
 }
 
-// TestBGPBFD: with a BFDProfile on the peers every node runs BFD with the
-// router (whose neighbors are configured for BFD), and a node that freezes
-// (SIGSTOP: no FIN, no NOTIFICATION) loses its next hop in the router's
-// kernel within BFD's detection time (3 x 100 ms), not the BGP hold time
-// (3 s). Thawed, it is back; restarted, it is back within 1.5 s.
-func TestBGPBFD(t *testing.T) {
+// bgpNodes sets the suite's BGP configuration up and returns the nodes,
+// for a test that stops one of them while another stays a next hop.
+func bgpNodes(t *testing.T) []string {
+	t.Helper()
 	requireLab(t)
 	requireSpeaker(t)
 	setupBGP(t)
@@ -256,6 +242,16 @@ func TestBGPBFD(t *testing.T) {
 	if len(nodes) < 2 {
 		t.Skip("needs two nodes")
 	}
+	return nodes
+}
+
+// TestBGPBFD: with a BFDProfile on the peers every node runs BFD with the
+// router (whose neighbors are configured for BFD), and a node that freezes
+// (SIGSTOP: no FIN, no NOTIFICATION) loses its next hop in the router's
+// kernel within BFD's detection time (3 x 100 ms), not the BGP hold time
+// (3 s). Thawed, it is back; restarted, it is back within 1.5 s.
+func TestBGPBFD(t *testing.T) {
+	nodes := bgpNodes(t)
 	ctx := ctxT(t)
 	useBFD(t, nodes)
 

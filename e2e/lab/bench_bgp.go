@@ -998,21 +998,26 @@ func (b *bgpBench) stalePath(ctx context.Context, prefix netip.Prefix, addr neti
 	return false, fmt.Errorf("no path for %s from %s", prefix, addr)
 }
 
+// updatePeers applies change to each of the bench's BGPPeers.
+func (b *bgpBench) updatePeers(ctx context.Context, change func(*v1beta1.BGPPeer)) error {
+	for _, p := range b.peers {
+		var peer v1beta1.BGPPeer
+		if err := b.cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: p}, &peer); err != nil {
+			return err
+		}
+		change(&peer)
+		if err := b.cl.Update(ctx, &peer); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // withGR runs f with enableGracefulRestart on the bench's peers (their
 // sessions made again with the capability), then takes it off again.
 func (b *bgpBench) withGR(ctx context.Context, f func() error) error {
 	set := func(on bool) error {
-		for _, p := range b.peers {
-			var peer v1beta1.BGPPeer
-			if err := b.cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: p}, &peer); err != nil {
-				return err
-			}
-			peer.Spec.EnableGracefulRestart = on
-			if err := b.cl.Update(ctx, &peer); err != nil {
-				return err
-			}
-		}
-		return nil
+		return b.updatePeers(ctx, func(p *v1beta1.BGPPeer) { p.Spec.EnableGracefulRestart = on })
 	}
 	wait := func(mode string) error {
 		return b.waitFor(ctx, time.Minute, "every node's session has graceful restart mode "+mode+" at the router", func() (bool, string) {
@@ -1054,17 +1059,7 @@ func (b *bgpBench) withBFD(ctx context.Context, f func() error) error {
 		return err
 	}
 	setProfile := func(name string) error {
-		for _, p := range b.peers {
-			var peer v1beta1.BGPPeer
-			if err := b.cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: p}, &peer); err != nil {
-				return err
-			}
-			peer.Spec.BFDProfile = name
-			if err := b.cl.Update(ctx, &peer); err != nil {
-				return err
-			}
-		}
-		return nil
+		return b.updatePeers(ctx, func(p *v1beta1.BGPPeer) { p.Spec.BFDProfile = name })
 	}
 	if err := setProfile(prof.Name); err != nil {
 		return err
