@@ -1101,7 +1101,8 @@ type routerNeighbor struct {
 	LastReset        string `json:"lastResetDueTo"`
 	LastNotification string `json:"lastNotificationReason"`
 	GracefulRestart  struct {
-		Remote string `json:"remoteGrMode"`
+		Remote      string          `json:"remoteGrMode"`
+		EORReceived map[string]bool `json:"endOfRibRecv"`
 	} `json:"gracefulRestartInfo"`
 }
 
@@ -1323,6 +1324,10 @@ func (b *bgpBench) scale(ctx context.Context, fam Family) error {
 	if err := b.withBFD(ctx, func() error { return b.restartRounds(ctx, fam, base[b.nodes[0].Name]+n, " with BFD") }); err != nil {
 		return err
 	}
+	// With graceful restart the routes stay through the restart.
+	if err := b.withGR(ctx, func() error { return b.restartRoundsGR(ctx, fam, base[b.nodes[0].Name]+n) }); err != nil {
+		return err
+	}
 
 	t2 := time.Now()
 	if err := b.deleteServices(ctx, func(s *corev1.Service) bool { return strings.HasPrefix(s.Name, "filler-"+string(fam)) }); err != nil {
@@ -1423,6 +1428,69 @@ func (b *bgpBench) restartRounds(ctx context.Context, fam Family, n int, label s
 		b.figure(BenchFigure{Name: fmt.Sprintf("%s:   session opened -> all %d routes in FRR (median)", fam, n), Measured: ms(median(afterOpen)),
 			Detail: durStats(afterOpen)})
 	}
+	return nil
+}
+
+// restartRoundsGR: a speaker restarted with the Services and graceful
+// restart on the peers, once per round. Timed are how long any of its
+// routes is missing from the router's kernel (from a deletion to the
+// next addition, by the kernel's events; largest over the routes) and
+// when the router has its End-of-RIB on the new session: every route sent
+// again, the stale ones swept.
+func (b *bgpBench) restartRoundsGR(ctx context.Context, fam Family, n int) error {
+	node := b.nodes[0]
+	addr := b.nodeAddr(node, fam)
+	afi := map[Family]string{IPv4: "ipv4Unicast", IPv6: "ipv6Unicast"}[fam]
+	var missing, back []time.Duration
+	for round := range b.o.Rounds {
+		rw, err := b.watchRoutes(ctx)
+		if err != nil {
+			return err
+		}
+		if err := b.l.StopProc(ctx, ProcSpeaker(node.Name), 5*time.Second); err != nil {
+			rw.stop()
+			return err
+		}
+		t1 := time.Now()
+		if err := b.l.StartProc(ProcSpeaker(node.Name)); err != nil {
+			rw.stop()
+			return err
+		}
+		err = b.waitFor(ctx, 2*time.Minute, "the router has "+node.Name+"'s End-of-RIB again", func() (bool, string) {
+			nb, err := b.neighbor(ctx, addr)
+			return err == nil && nb.State == "Established" && nb.GracefulRestart.EORReceived[afi],
+				fmt.Sprintf("%s, End-of-RIB %v %v", nb.State, nb.GracefulRestart.EORReceived, err)
+		})
+		if err != nil {
+			rw.stop()
+			return err
+		}
+		back = append(back, time.Since(t1))
+		time.Sleep(100 * time.Millisecond) // a late kernel event
+		byDst := map[string][]routeEvent{}
+		rw.mu.Lock()
+		for _, ev := range rw.events {
+			if ev.dst != "" {
+				byDst[ev.dst] = append(byDst[ev.dst], ev)
+			}
+		}
+		rw.mu.Unlock()
+		rw.stop()
+		var worst time.Duration
+		for _, evs := range byDst {
+			worst = max(worst, routeMissing(evs))
+		}
+		missing = append(missing, worst)
+		b.logf("%s restart with graceful restart round %d: %d routes with kernel events, longest missing %s; End-of-RIB %s after the start",
+			fam, round+1, len(byDst), us(worst), ms(back[round]))
+		if err := b.l.waitProcListening(ctx, ProcSpeaker(node.Name), 30*time.Second); err != nil {
+			return err
+		}
+	}
+	b.figure(BenchFigure{Name: fmt.Sprintf("%s: speaker restarted with graceful restart with %d Services -> longest a route was missing from the router's kernel (median)", fam, n),
+		Measured: us(median(missing)), Detail: "max " + us(slices.Max(missing))})
+	b.figure(BenchFigure{Name: fmt.Sprintf("%s:   speaker started -> all its routes sent again (the router has its End-of-RIB) (median)", fam),
+		Measured: ms(median(back)), Detail: durStats(back)})
 	return nil
 }
 
