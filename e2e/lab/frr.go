@@ -92,7 +92,11 @@ func (l *Lab) frrSpecs() ([]ProcSpec, error) {
 			"-z", filepath.Join(d, "zserv.api"), "--vty_socket", d, "-P", "0", "--log", "stdout"}
 		switch dmn {
 		case "zebra":
-			argv = append(argv, "-s", "90000000")
+			// --v6-rr-semantics: replace IPv6 routes in place; without it
+			// zebra deletes and adds one to change it, and a route swapped
+			// for an equal one (graceful restart's fresh path for its
+			// stale one) is gone for a moment.
+			argv = append(argv, "-s", "90000000", "--v6-rr-semantics")
 		case "bfdd":
 			argv = append(argv, "--bfdctl", filepath.Join(d, "bfdd.sock"))
 		}
