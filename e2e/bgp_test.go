@@ -118,41 +118,60 @@ func TestBGPGracefulShutdown(t *testing.T) {
 	figure(t, "bgp-restart-nexthop-back-ipv4", time.Since(t1)) // from the restart: includes the speaker's start
 }
 
-// TestBGPGracefulRestart: with enableGracefulRestart on its peer, a
-// speaker restarted (SIGTERM, as a rolling update does) leaves the session
-// for its exit to close without a NOTIFICATION: the router keeps its
-// routes while it restarts, and its next hop never leaves the router's
-// kernel route; so too with BFD on the peers. On a cordoned node the
+// TestBGPGracefulRestart: with enableGracefulRestart on its peers, a
+// speaker restarted (SIGTERM, as a rolling update does) leaves the
+// sessions for its exit to close without a NOTIFICATION: the router keeps
+// its routes while it restarts, and its next hop never leaves the router's
+// kernel routes, IPv4 and IPv6; so too with BFD on the peers. On a cordoned node the
 // speaker closes the session with a NOTIFICATION all the same, and the
 // next hop goes at once.
 func TestBGPGracefulRestart(t *testing.T) {
 	nodes := bgpNodes(t)
 	ctx := ctxT(t)
-	var peer v1beta1.BGPPeer
-	if err := cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: peerBGPv4}, &peer); err != nil {
-		t.Fatal(err)
-	}
-	peer.Spec.EnableGracefulRestart = true
-	if err := cl.Update(ctx, &peer); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{peerBGPv4, peerBGPv6} {
+		var peer v1beta1.BGPPeer
+		if err := cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: name}, &peer); err != nil {
+			t.Fatal(err)
+		}
+		peer.Spec.EnableGracefulRestart = true
+		if err := cl.Update(ctx, &peer); err != nil {
+			t.Fatal(err)
+		}
 	}
 	victim := nodes[0]
 	addr, err := drv.NodeAddress(victim, lab.IPv4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The session is made again with the capability.
-	eventually(t, 20*time.Second, "the router's session with "+victim+" has graceful restart", func() (bool, string) {
-		n := routerNeighbor(t, addr)
-		return n.State == "Established" && n.GracefulRestart.Remote == "Restart", fmt.Sprintf("%s, remote mode %q", n.State, n.GracefulRestart.Remote)
-	})
+	// The sessions are made again with the capability.
+	for _, f := range families {
+		a, err := drv.NodeAddress(victim, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 20*time.Second, fmt.Sprintf("the router's %s session with %s has graceful restart", f, victim), func() (bool, string) {
+			n := routerNeighbor(t, a)
+			return n.State == "Established" && n.GracefulRestart.Remote == "Restart", fmt.Sprintf("%s, remote mode %q", n.State, n.GracefulRestart.Remote)
+		})
+	}
 	waitSessions(t)
-	newService(t, "bgp-gr", family(lab.IPv4), annotate(v1beta1.Annotation(v1beta1.AnnotationAddressPool), poolBGP))
-	ip := waitIPs(t, "bgp-gr", 1)[0]
-	all := nodeAddrs(t, nodes, lab.IPv4)
-	waitNextHops(t, ip, all)
+	// One Service per family; their routes in the router's kernel.
+	type route struct {
+		prefix netip.Prefix
+		all    []string
+	}
+	var routes []route
+	for _, f := range families {
+		name := "bgp-gr-" + strings.ToLower(string(f))
+		newService(t, name, family(f), annotate(v1beta1.Annotation(v1beta1.AnnotationAddressPool), poolBGP))
+		ip := waitIPs(t, name, 1)[0]
+		r := route{hostPrefix(ip), nodeAddrs(t, nodes, f)}
+		waitNextHops(t, ip, r.all)
+		routes = append(routes, r)
+	}
+	ip, all := routes[0].prefix.Addr(), routes[0].all // IPv4, for the cordoned node below
 
-	// The router's kernel route, sampled through a restart.
+	// The router's kernel routes, sampled through a restart.
 	restart := func(label string) {
 		t.Helper()
 		var missing []string
@@ -167,12 +186,14 @@ func TestBGPGracefulRestart(t *testing.T) {
 					return
 				case <-time.After(20 * time.Millisecond):
 				}
-				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				kern, err := lab.KernelNextHops(sctx, drv, hostPrefix(ip))
-				cancel()
-				sampled++
-				if err != nil || fmt.Sprint(kern) != fmt.Sprint(all) {
-					missing = append(missing, fmt.Sprintf("%s: %v %v", time.Now().Format("15:04:05.000"), kern, err))
+				for _, r := range routes {
+					sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					kern, err := lab.KernelNextHops(sctx, drv, r.prefix)
+					cancel()
+					sampled++
+					if err != nil || fmt.Sprint(kern) != fmt.Sprint(r.all) {
+						missing = append(missing, fmt.Sprintf("%s: %s via %v %v", time.Now().Format("15:04:05.000"), r.prefix, kern, err))
+					}
 				}
 			}
 		}()
@@ -184,16 +205,21 @@ func TestBGPGracefulRestart(t *testing.T) {
 			st := routerNeighbor(t, addr).State
 			return st == "Established", "state " + st
 		})
-		waitNextHops(t, ip, all)
-		time.Sleep(200 * time.Millisecond) // the stale path replaced
+		for _, r := range routes {
+			waitNextHops(t, r.prefix.Addr(), r.all)
+		}
+		time.Sleep(200 * time.Millisecond) // the stale paths replaced
 		close(stop)
 		<-done
-		t.Logf("restart of %s%s: the router's session back after %s; %d samples of its kernel route", victim, label, time.Since(t0).Round(time.Millisecond), sampled)
+		t.Logf("restart of %s%s: the router's session back after %s; %d samples of the kernel routes", victim, label, time.Since(t0).Round(time.Millisecond), sampled)
 		if len(missing) > 0 {
 			t.Errorf("the router's kernel route lacked a next hop during the restart%s (%d of %d samples):\n%s", label, len(missing), sampled, strings.Join(missing, "\n"))
 		}
-		if n := routerNeighbor(t, addr); strings.Contains(n.LastReset, "Notification") {
-			t.Errorf("the router's last reset of %s%s: %q, want the connection closed without a NOTIFICATION", victim, label, n.LastReset)
+		for _, f := range families {
+			a, _ := drv.NodeAddress(victim, f)
+			if n := routerNeighbor(t, a); strings.Contains(n.LastReset, "Notification") {
+				t.Errorf("the router's last reset of %s's %s session%s: %q, want the connection closed without a NOTIFICATION", victim, f, label, n.LastReset)
+			}
 		}
 	}
 	restart("")
