@@ -889,17 +889,8 @@ func (b *bgpBench) grRounds(ctx context.Context, fam Family) error {
 	for i := range b.o.Rounds {
 		n := b.nodes[i%len(b.nodes)]
 		addr := b.nodeAddr(n, fam)
-		rw, err := b.watchRoutes(ctx)
+		rw, t1, err := b.restartWatched(ctx, n)
 		if err != nil {
-			return err
-		}
-		if err := b.l.StopProc(ctx, ProcSpeaker(n.Name), 5*time.Second); err != nil {
-			rw.stop()
-			return err
-		}
-		t1 := time.Now()
-		if err := b.l.StartProc(ProcSpeaker(n.Name)); err != nil {
-			rw.stop()
 			return err
 		}
 		// Back: the session up again and the node's path sent again
@@ -942,6 +933,27 @@ func (b *bgpBench) grRounds(ctx context.Context, fam Family) error {
 			changed, len(missing), regrouped, us(slices.Max(missing)))})
 	b.figure(BenchFigure{Name: fmt.Sprintf("%s:   speaker started -> its path sent again (no longer stale) (median)", fam), Measured: ms(median(back)), Detail: durStats(back)})
 	return b.deleteServices(ctx, func(s *corev1.Service) bool { return s.Name == name })
+}
+
+// restartWatched restarts n's speaker as a rolling update does (SIGTERM,
+// then started again) with the router's kernel routes watched from
+// before; it returns the watch (the caller stops it) and when the speaker
+// was started.
+func (b *bgpBench) restartWatched(ctx context.Context, n Node) (*routeWatch, time.Time, error) {
+	rw, err := b.watchRoutes(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if err := b.l.StopProc(ctx, ProcSpeaker(n.Name), 5*time.Second); err != nil {
+		rw.stop()
+		return nil, time.Time{}, err
+	}
+	t1 := time.Now()
+	if err := b.l.StartProc(ProcSpeaker(n.Name)); err != nil {
+		rw.stop()
+		return nil, time.Time{}, err
+	}
+	return rw, t1, nil
 }
 
 // routeMissing sums the times from each deletion of a route to its next
@@ -1443,17 +1455,8 @@ func (b *bgpBench) restartRoundsGR(ctx context.Context, fam Family, n int) error
 	afi := map[Family]string{IPv4: "ipv4Unicast", IPv6: "ipv6Unicast"}[fam]
 	var missing, back []time.Duration
 	for round := range b.o.Rounds {
-		rw, err := b.watchRoutes(ctx)
+		rw, t1, err := b.restartWatched(ctx, node)
 		if err != nil {
-			return err
-		}
-		if err := b.l.StopProc(ctx, ProcSpeaker(node.Name), 5*time.Second); err != nil {
-			rw.stop()
-			return err
-		}
-		t1 := time.Now()
-		if err := b.l.StartProc(ProcSpeaker(node.Name)); err != nil {
-			rw.stop()
 			return err
 		}
 		err = b.waitFor(ctx, 2*time.Minute, "the router has "+node.Name+"'s End-of-RIB again", func() (bool, string) {
