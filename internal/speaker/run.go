@@ -294,7 +294,8 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	bgpCtx, stopBGP := context.WithCancel(ctx)
 	defer stopBGP()
 	g.run("bgp", func() error { return bgpSpeaker.Run(bgpCtx) })
-	// BFD stops with BGP: the routers learn at once (AdminDown). Its
+	// BFD stops with BGP: the routers learn at once (AdminDown), but for
+	// the sessions BGP leaves open (graceful restart, Keep above). Its
 	// ports open with the first BFD session; without them BFD sessions
 	// stay down, which the status shows, and the rest runs on.
 	g.run("bfd", func() error { return bfdMgr.Run(bgpCtx) })

@@ -161,11 +161,9 @@ func (s *Speaker) shutdown() {
 	if s.started {
 		t0 := time.Now()
 		var open []netip.Addr
-		if s.opts.CloseAll == nil || !s.opts.CloseAll() {
-			for addr, n := range s.neighbors {
-				if n.gr {
-					open = append(open, addr)
-				}
+		for addr := range s.neighbors {
+			if s.LeavesOpen(addr) {
+				open = append(open, addr)
 			}
 		}
 		closing := len(s.neighbors) - len(open)
