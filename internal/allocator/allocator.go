@@ -42,17 +42,27 @@ type pool struct {
 	services int // Services holding addresses of this pool
 }
 
+// narrowing is a Service that keeps some of its families: lost[f] go.
+type narrowing struct {
+	s    *service
+	lost [nfam]bool
+}
+
 type indexEntry struct {
 	span
 	pool *pool
 }
 
-// Displaced is an assignment SetConfig released because its addresses
-// are no longer assignable.
+// Displaced is an assignment SetConfig released, in whole or in part,
+// because its addresses are no longer assignable.
 type Displaced struct {
 	Service model.ServiceKey
 	// IPs are the released addresses, primary family first.
 	IPs []netip.Addr
+	// Kept is the address a dual-stack Service keeps when only its other
+	// family's address went: the Service is still assigned, with Kept
+	// alone, until it is assigned again.
+	Kept []netip.Addr
 	// Pool is the pool they were assigned from.
 	Pool string
 	// Reason says why, for a human: "192.168.1.7 is no longer in any pool".
@@ -276,7 +286,9 @@ func lookup(index []indexEntry, f fam, x u128) (p, avoidedBy *pool) {
 // SetConfig replaces the pools. Assignments whose addresses are still
 // assignable are kept (their pool follows the addresses); the others are
 // released and returned, sorted by Service, so the caller can assign them
-// again and say why. A nil cfg removes every pool.
+// again and say why. A dual-stack Service of which only one family's
+// address is no longer assignable keeps the other (Displaced.Kept) and is
+// returned too. A nil cfg removes every pool.
 //
 // Pools are read from cfg.PoolOrder and cfg.Pools. Config guarantees
 // that pools do not overlap; should they, an address belongs to the
@@ -287,12 +299,16 @@ func lookup(index []indexEntry, f fam, x u128) (p, avoidedBy *pool) {
 func (a *Allocator) SetConfig(cfg *model.Config) []Displaced {
 	pools, auto, index := buildPools(cfg)
 
-	// Decide, per Service, its new pool or why it goes.
+	// Decide, per Service, its new pool or why it goes. A dual-stack
+	// Service that loses one family's address keeps the other's, so no
+	// other Service can take it before this one is assigned again.
 	var out []Displaced
 	var gone []*service
+	var narrowed []narrowing
 	a.services.all(func(s *service) {
 		var np *pool
-		reason := ""
+		var lost [nfam]bool
+		reason, split := "", false
 		for f := range nfam {
 			if !s.has(f) {
 				continue
@@ -301,30 +317,49 @@ func (a *Allocator) SetConfig(cfg *model.Config) []Displaced {
 			q, avoidedBy := lookup(index[f], f, x)
 			switch {
 			case q == nil && avoidedBy != nil:
-				reason = fmt.Sprintf("%s ends in .0 or .255 and pool %q avoids buggy IPs", x.addr(f), avoidedBy.name)
+				lost[f] = true
+				reason = cmp.Or(reason, fmt.Sprintf("%s ends in .0 or .255 and pool %q avoids buggy IPs", x.addr(f), avoidedBy.name))
 			case q == nil:
-				reason = fmt.Sprintf("%s is no longer in any pool", x.addr(f))
+				lost[f] = true
+				reason = cmp.Or(reason, fmt.Sprintf("%s is no longer in any pool", x.addr(f)))
 			case np != nil && q != np: // f is v6, np came from v4
 				reason = fmt.Sprintf("%s is now in pool %q and %s in pool %q: an assignment comes from one pool",
 					s.addr(v4).addr(v4), np.name, x.addr(f), q.name)
+				split = true
 			default:
 				np = q
-				continue
 			}
-			break
+			if split {
+				break
+			}
 		}
-		if reason == "" {
+		if reason == "" || (np != nil && !split) {
 			np.services++
 			for f := range nfam {
-				if s.has(f) {
+				if s.has(f) && !lost[f] {
 					np.spaces[f].services++
 				}
 			}
+			if reason == "" {
+				return
+			}
+		}
+		asg := a.assignment(s) // still the old index
+		if np == nil || split {
+			gone = append(gone, s)
+			out = append(out, Displaced{Service: s.key, IPs: asg.IPs, Pool: asg.Pool, Reason: reason})
 			return
 		}
-		gone = append(gone, s)
-		asg := a.assignment(s) // still the old index
-		out = append(out, Displaced{Service: s.key, IPs: asg.IPs, Pool: asg.Pool, Reason: reason})
+		d := Displaced{Service: s.key, Pool: asg.Pool, Reason: reason}
+		for _, ip := range asg.IPs {
+			if f, _ := addrKey(ip); lost[f] {
+				d.IPs = append(d.IPs, ip)
+			} else {
+				d.Kept = append(d.Kept, ip)
+			}
+		}
+		narrowed = append(narrowed, narrowing{s, lost})
+		out = append(out, d)
 	})
 
 	for _, s := range gone {
@@ -334,6 +369,13 @@ func (a *Allocator) SetConfig(cfg *model.Config) []Displaced {
 			}
 		}
 		a.services.remove(s)
+	}
+	for _, n := range narrowed {
+		for f := range nfam {
+			if n.lost[f] {
+				a.unlink(n.s, f)
+			}
+		}
 	}
 	a.pools, a.auto, a.index = pools, auto, index
 	for f := range nfam {

@@ -47,7 +47,9 @@
 //
 // SetConfig keeps every assignment whose addresses are still assignable
 // (the pool name follows the address) and returns the others as
-// Displaced, with a reason a human can act on.
+// Displaced, with a reason a human can act on. A dual-stack Service that
+// loses one family's address keeps the other's, so that address cannot
+// go to another Service before this one is assigned again.
 //
 // # Invariants
 //
