@@ -356,28 +356,41 @@ func TestRestartKeepsEveryIP(t *testing.T) {
 	}
 	stop()
 
-	// While the controller is down: delete the first two, create two new.
+	// While the controller is down: delete the first two, create three
+	// new, and break s2's annotation: a Service whose request no longer
+	// parses keeps its address, which stays reserved for it.
 	for _, n := range names[:2] {
 		if err := f.c.Delete(f.ctx(), f.get(n)); err != nil {
 			t.Fatal(err)
 		}
 		delete(want, n)
 	}
-	f.service("new1")
-	f.service("new2")
+	s2 := f.get("s2")
+	s2.Annotations = map[string]string{"metallb.universe.tf/loadBalancerIPs": want["s2"] + ","}
+	if err := f.c.Update(f.ctx(), s2); err != nil {
+		t.Fatal(err)
+	}
+	newNames := []string{"new1", "new2", "new3"}
+	for _, n := range newNames {
+		f.service(n)
+	}
 
 	f.startController()
-	got1, got2 := f.waitIPs("new1")[0], f.waitIPs("new2")[0]
-	for n, ip := range want {
-		if got := ingressIPs(f.get(n)); len(got) != 1 || got[0] != ip {
-			t.Errorf("%s moved from %s to %v after restart", n, ip, got)
+	got := map[string]string{}
+	for _, n := range newNames {
+		ip := f.waitIPs(n)[0]
+		if other, dup := got[ip]; dup {
+			t.Errorf("%s and %s both got %s", other, n, ip)
 		}
-		if ip == got1 || ip == got2 {
-			t.Errorf("new Service got %s, still held by %s", ip, n)
-		}
+		got[ip] = n
 	}
-	if got1 == got2 {
-		t.Errorf("new1 and new2 both got %s", got1)
+	for n, ip := range want {
+		if now := ingressIPs(f.get(n)); len(now) != 1 || now[0] != ip {
+			t.Errorf("%s moved from %s to %v after restart", n, ip, now)
+		}
+		if other, taken := got[ip]; taken {
+			t.Errorf("%s got %s, still held by %s", other, ip, n)
+		}
 	}
 }
 

@@ -50,11 +50,21 @@ func (e *Error) Error() string { return e.Field + ": " + e.Message }
 
 // FromService builds the allocator request for svc. nsLabels are the labels
 // of the Service's namespace (for pools' namespace selectors).
+//
+// On error the request is still returned with everything else read
+// (sharing key, ports, traffic policy, the status addresses in Current),
+// so a caller can hold on to what the Service has (see Holding).
 func FromService(svc *corev1.Service, nsLabels map[string]string) (model.Request, error) {
 	req := model.Request{
 		Service:         model.ServiceKey{Namespace: svc.Namespace, Name: svc.Name},
 		ServiceLabels:   svc.Labels,
 		NamespaceLabels: nsLabels,
+	}
+	var first error
+	fail := func(field, msg string) {
+		if first == nil {
+			first = &Error{Field: field, Message: msg}
+		}
 	}
 	ann := svc.Annotations
 	if v, _, ok := v1beta1.LookupAnnotation(ann, v1beta1.AnnotationAddressPool); ok {
@@ -63,21 +73,25 @@ func FromService(svc *corev1.Service, nsLabels map[string]string) (model.Request
 	if v, _, ok := v1beta1.LookupAnnotation(ann, v1beta1.AnnotationAllowSharedIP); ok {
 		req.SharingKey = strings.TrimSpace(v)
 	}
-	if v, key, ok := v1beta1.LookupAnnotation(ann, v1beta1.AnnotationLoadBalancerIPs); ok {
+	// An empty loadBalancerIPs annotation (a chart's empty default) asks
+	// for nothing, as in MetalLB.
+	if v, key, ok := v1beta1.LookupAnnotation(ann, v1beta1.AnnotationLoadBalancerIPs); ok && strings.TrimSpace(v) != "" {
 		ips, err := ParseIPList(v)
-		if err != nil {
-			return req, &Error{Field: "annotation " + key, Message: err.Error()}
+		switch {
+		case err != nil:
+			fail("annotation "+key, err.Error())
+		case svc.Spec.LoadBalancerIP != "":
+			fail("annotation "+key, "cannot be used together with spec.loadBalancerIP")
+		default:
+			req.IPs = ips
 		}
-		if svc.Spec.LoadBalancerIP != "" {
-			return req, &Error{Field: "annotation " + key, Message: "cannot be used together with spec.loadBalancerIP"}
-		}
-		req.IPs = ips
 	} else if s := svc.Spec.LoadBalancerIP; s != "" {
 		ip, err := netip.ParseAddr(strings.TrimSpace(s))
 		if err != nil || ip.Zone() != "" {
-			return req, &Error{Field: "spec.loadBalancerIP", Message: fmt.Sprintf("%q is not an IP address", s)}
+			fail("spec.loadBalancerIP", fmt.Sprintf("%q is not an IP address", s))
+		} else {
+			req.IPs = []netip.Addr{ip.Unmap()}
 		}
-		req.IPs = []netip.Addr{ip.Unmap()}
 	}
 
 	if p := svc.Spec.IPFamilyPolicy; p != nil {
@@ -89,7 +103,7 @@ func FromService(svc *corev1.Service, nsLabels map[string]string) (model.Request
 		case corev1.IPFamilyPolicyRequireDualStack:
 			req.Policy = model.RequireDualStack
 		default:
-			return req, &Error{Field: "spec.ipFamilyPolicy", Message: fmt.Sprintf("unknown policy %q", *p)}
+			fail("spec.ipFamilyPolicy", fmt.Sprintf("unknown policy %q", *p))
 		}
 	}
 	for _, f := range svc.Spec.IPFamilies {
@@ -99,7 +113,7 @@ func FromService(svc *corev1.Service, nsLabels map[string]string) (model.Request
 		case corev1.IPv6Protocol:
 			req.Families = append(req.Families, model.IPv6)
 		default:
-			return req, &Error{Field: "spec.ipFamilies", Message: fmt.Sprintf("unknown family %q", f)}
+			fail("spec.ipFamilies", fmt.Sprintf("unknown family %q", f))
 		}
 	}
 
@@ -122,7 +136,32 @@ func FromService(svc *corev1.Service, nsLabels map[string]string) (model.Request
 			req.Current = append(req.Current, ip.Unmap())
 		}
 	}
-	return req, nil
+	return req, first
+}
+
+// Holding turns req (from FromService, whatever its error) into the
+// request that keeps exactly the addresses of the Service's status,
+// whatever else it asks for: with them as its requested IPs, no pool
+// named, and the family policy they make up (their families in status
+// order, single or dual stack). A controller that starts learns the
+// addresses in use with it, so that an address stays reserved for its
+// Service even while the Service's annotations do not parse or its
+// policy asks for more than it has; the normal pass then decides what
+// the Service gets. ok is false when the status holds no address.
+func Holding(req model.Request) (model.Request, bool) {
+	if len(req.Current) == 0 {
+		return req, false
+	}
+	req.IPs, req.Pool = req.Current, ""
+	req.Families = req.Families[:0:0]
+	for _, ip := range req.Current {
+		req.Families = append(req.Families, model.FamilyOf(ip))
+	}
+	req.Policy = model.SingleStack
+	if len(req.Current) > 1 {
+		req.Policy = model.RequireDualStack
+	}
+	return req, true
 }
 
 // ParseIPList parses the loadBalancerIPs annotation: a comma-separated list

@@ -116,6 +116,13 @@ func TestFromService(t *testing.T) {
 			r.Selector = "a=1,b=2"
 			r.Ports = append(r.Ports, model.Port{Protocol: model.UDP, Port: 53}, model.Port{Protocol: model.SCTP, Port: 9})
 		}), ""},
+		{"empty loadBalancerIPs asks for nothing", svc(func(s *corev1.Service) {
+			s.Annotations = map[string]string{"metallb.universe.tf/loadBalancerIPs": " "}
+		}), base(nil), ""},
+		{"empty loadBalancerIPs with spec.loadBalancerIP", svc(func(s *corev1.Service) {
+			s.Spec.LoadBalancerIP = "10.0.0.7"
+			s.Annotations = map[string]string{"herald.dev/loadBalancerIPs": ""}
+		}), base(func(r *model.Request) { r.IPs = []netip.Addr{netip.MustParseAddr("10.0.0.7")} }), ""},
 		{"current from status", svc(func(s *corev1.Service) {
 			s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "10.0.0.9"}, {Hostname: "x"}, {IP: "fd00::9"}}
 		}), base(func(r *model.Request) {
@@ -224,4 +231,62 @@ func FuzzFromService(f *testing.F) {
 			t.Fatalf("more than two IPs from %q / %q", ips, lbip)
 		}
 	})
+}
+
+// A request that does not parse still carries what the Service holds, and
+// Holding keeps exactly that.
+func TestHolding(t *testing.T) {
+	v4, v6 := netip.MustParseAddr("10.0.0.9"), netip.MustParseAddr("fd00::9")
+	tests := []struct {
+		name    string
+		svc     *corev1.Service
+		wantErr string
+		want    model.Request
+		ok      bool
+	}{
+		{"malformed annotation keeps the status address", svc(func(s *corev1.Service) {
+			s.Annotations = map[string]string{"metallb.universe.tf/loadBalancerIPs": "10.0.0.1,", "metallb.universe.tf/allow-shared-ip": "k"}
+			s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "10.0.0.9"}}
+		}), `annotation metallb.universe.tf/loadBalancerIPs: empty entry in "10.0.0.1,"`, model.Request{
+			IPs: []netip.Addr{v4}, Current: []netip.Addr{v4}, Families: []model.Family{model.IPv4},
+			Policy: model.SingleStack, SharingKey: "k",
+		}, true},
+		{"dual-stack policy with one address keeps that one", svc(func(s *corev1.Service) {
+			s.Annotations = map[string]string{"herald.dev/address-pool": "gold"}
+			s.Spec.IPFamilyPolicy = ptr(corev1.IPFamilyPolicyRequireDualStack)
+			s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "fd00::9"}}
+		}), "", model.Request{
+			IPs: []netip.Addr{v6}, Current: []netip.Addr{v6}, Families: []model.Family{model.IPv6},
+			Policy: model.SingleStack,
+		}, true},
+		{"both families in status order", svc(func(s *corev1.Service) {
+			s.Spec.IPFamilyPolicy = ptr(corev1.IPFamilyPolicyPreferDualStack)
+			s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "fd00::9"}, {IP: "10.0.0.9"}}
+		}), "", model.Request{
+			IPs: []netip.Addr{v6, v4}, Current: []netip.Addr{v6, v4}, Families: []model.Family{model.IPv6, model.IPv4},
+			Policy: model.RequireDualStack,
+		}, true},
+		{"nothing in status", svc(nil), "", model.Request{}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := FromService(tc.svc, nil)
+			if (err == nil) != (tc.wantErr == "") || (err != nil && err.Error() != tc.wantErr) {
+				t.Fatalf("error = %v, want %q", err, tc.wantErr)
+			}
+			got, ok := Holding(req)
+			if ok != tc.ok {
+				t.Fatalf("ok = %v, want %v", ok, tc.ok)
+			}
+			if !ok {
+				return
+			}
+			tc.want.Service = model.ServiceKey{Namespace: "ns", Name: "web"}
+			tc.want.ServiceLabels = map[string]string{"app": "web"}
+			tc.want.Ports = []model.Port{{Protocol: model.TCP, Port: 80}}
+			if diff := cmp.Diff(tc.want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+				t.Errorf("request (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

@@ -223,14 +223,16 @@ func (r *ServiceReconciler) prime(ctx context.Context) (bool, error) {
 			}
 			nsLabels[svc.Namespace] = labels
 		}
-		req, err := servicereq.FromService(svc, labels)
-		if err != nil || len(req.Current) == 0 {
-			continue
-		}
 		// Keep exactly what the status shows, or nothing: anything new
 		// waits for the normal reconcile, after every Service is learnt.
-		req.IPs, req.Pool = req.Current, ""
-		if _, err := r.State.alloc.Assign(req); err == nil {
+		// A Service whose request does not parse keeps its addresses too
+		// (the normal reconcile leaves them to it), so they are reserved.
+		req, _ := servicereq.FromService(svc, labels)
+		held, ok := servicereq.Holding(req)
+		if !ok {
+			continue
+		}
+		if _, err := r.State.alloc.Assign(held); err == nil {
 			learnt++
 		}
 	}
