@@ -429,6 +429,23 @@ func TestFRRRouterIDChange(t *testing.T) {
 	if !nstest.Eventually(10*time.Second, func() bool { return len(r.paths(t, vip4.String())) == 1 }) {
 		t.Fatalf("route not back after the restart")
 	}
+
+	// No router ID any more (the node's Node object, and with it its
+	// addresses, is gone) and no route: the server keeps its router ID
+	// and session, and withdraws the route.
+	p.Routes = nil
+	sp.reconcile(t, Desired{Peers: []Peer{p}})
+	if !nstest.Eventually(10*time.Second, func() bool { return len(r.paths(t, vip4.String())) == 0 }) {
+		t.Fatalf("route still at the router after a pass without router ID and without routes")
+	}
+	var all map[string]struct {
+		State    string `json:"bgpState"`
+		RouterID string `json:"remoteRouterId"`
+	}
+	r.json(t, "show bgp neighbors "+nodeV4(1)+" json", &all)
+	if n := all[nodeV4(1)]; n.State != "Established" || n.RouterID != "10.255.255.1" {
+		t.Errorf("session %s with router ID %s, want it kept Established with 10.255.255.1", n.State, n.RouterID)
+	}
 }
 
 // TestFRRDynamicASN: a peer without a peer AS (dynamicASN external) takes

@@ -358,10 +358,15 @@ type wantedPeer struct {
 // ensureStarted starts the GoBGP server with routerID (restarting it,
 // and so every session, when the router ID changed) and installs the
 // policy assignments: received routes are rejected, routes are exported
-// only through the statements of the export policy.
+// only through the statements of the export policy. A running server
+// keeps its router ID when routerID is none (the node's addresses are
+// gone with its Node object), so that its routes can still be withdrawn.
 func (s *Speaker) ensureStarted(ctx context.Context, routerID netip.Addr, asn uint32) error {
 	routerID = routerID.Unmap()
 	if !routerID.Is4() || routerID.IsUnspecified() {
+		if s.started {
+			return nil
+		}
 		return fmt.Errorf("router ID %v is not a non-zero IPv4 address", routerID)
 	}
 	if s.started && routerID == s.routerID {
