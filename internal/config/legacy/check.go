@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	yamlv3 "go.yaml.in/yaml/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -22,11 +23,17 @@ var (
 // a Go type's JSON tags and records every key the type does not have and
 // every value of the wrong type, with its path. Key matching is exact,
 // unlike encoding/json's case-folding. It returns the document without the
-// offending values and with scalars meant as strings turned into strings
-// (as sigs.k8s.io/yaml does: password: 1234), so the rest always decodes
-// into the type and can be checked further.
+// offending values and with scalars meant as strings turned into strings,
+// as written (raw: password: 0123 stays "0123", as MetalLB read it, not
+// the number 83 YAML makes of it), so the rest always decodes into the
+// type and can be checked further. A null stays null: in a list it
+// decodes to an empty entry, which the checks after this one report at
+// its own index.
 type checker struct {
 	errs []FieldError
+	// raw holds the text of the document's plain scalars by path; nil
+	// when not known.
+	raw map[string]string
 }
 
 func (c *checker) addf(path, format string, args ...any) {
@@ -78,9 +85,7 @@ func (c *checker) check(path string, v any, t reflect.Type) any {
 		}
 		out := make(map[string]any, len(m))
 		for _, k := range sortedKeys(m) {
-			if e := c.check(join(path, k), m[k], t.Elem()); e != nil {
-				out[k] = e
-			}
+			out[k] = c.check(join(path, k), m[k], t.Elem())
 		}
 		return out
 	case reflect.Slice:
@@ -91,19 +96,21 @@ func (c *checker) check(path string, v any, t reflect.Type) any {
 		}
 		out := make([]any, 0, len(a))
 		for i, e := range a {
-			if e := c.check(fmt.Sprintf("%s[%d]", path, i), e, t.Elem()); e != nil {
-				out = append(out, e)
-			}
+			out = append(out, c.check(fmt.Sprintf("%s[%d]", path, i), e, t.Elem()))
 		}
 		return out
 	case reflect.String:
 		switch v := v.(type) {
 		case string:
 			return v
-		case json.Number:
-			return string(v)
-		case bool:
-			return strconv.FormatBool(v)
+		case json.Number, bool:
+			if s, ok := c.raw[path]; ok {
+				return s
+			}
+			if n, ok := v.(json.Number); ok {
+				return string(n)
+			}
+			return strconv.FormatBool(v.(bool))
 		}
 		c.addf(path, "want a string, got %s", describe(v))
 	case reflect.Bool:
@@ -183,4 +190,47 @@ func describe(v any) string {
 		return "a list"
 	}
 	return fmt.Sprintf("%v", v)
+}
+
+// maxRawNodes bounds the walk of rawScalars, whose aliases are followed.
+const maxRawNodes = 100000
+
+// rawScalars returns the text of every plain scalar of the YAML document
+// data by its path (as checker names paths), nil when data does not parse.
+func rawScalars(data []byte) map[string]string {
+	var doc yamlv3.Node
+	if err := yamlv3.Unmarshal(data, &doc); err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	budget := maxRawNodes
+	var walk func(path string, n *yamlv3.Node)
+	walk = func(path string, n *yamlv3.Node) {
+		if budget--; budget < 0 {
+			return
+		}
+		if n.Kind == yamlv3.AliasNode && n.Alias != nil {
+			n = n.Alias
+		}
+		switch n.Kind {
+		case yamlv3.DocumentNode:
+			for _, c := range n.Content {
+				walk(path, c)
+			}
+		case yamlv3.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				walk(join(path, n.Content[i].Value), n.Content[i+1])
+			}
+		case yamlv3.SequenceNode:
+			for i, c := range n.Content {
+				walk(fmt.Sprintf("%s[%d]", path, i), c)
+			}
+		case yamlv3.ScalarNode:
+			if n.Style == 0 || n.Style == yamlv3.TaggedStyle {
+				out[path] = n.Value
+			}
+		}
+	}
+	walk("", &doc)
+	return out
 }

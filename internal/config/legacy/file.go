@@ -129,7 +129,7 @@ func Parse(data []byte) (*File, error) {
 	if err := dec.Decode(&doc); err != nil {
 		return nil, &Error{Errors: []FieldError{{Message: "invalid YAML: " + err.Error()}}}
 	}
-	var c checker
+	c := checker{raw: rawScalars(data)}
 	clean, err := json.Marshal(c.check("", doc, fileType))
 	if err != nil { // cannot happen: clean holds only JSON values
 		return nil, &Error{Errors: []FieldError{{Message: err.Error()}}}

@@ -181,6 +181,61 @@ bfd-profiles:
 	}
 }
 
+// Scalars meant as strings are read as written, as MetalLB read them:
+// YAML would make numbers or booleans of these (0123 is 83 to it), and a
+// TCP MD5 password changed that way never matches the router's.
+func TestParseScalarsAsWritten(t *testing.T) {
+	f, err := Parse([]byte(`
+peers:
+- {peer-address: 10.0.0.1, peer-asn: 1, my-asn: 2, password: 0123}
+- {peer-address: 10.0.0.2, peer-asn: 1, my-asn: 2, password: yes}
+- {peer-address: 10.0.0.3, peer-asn: 1, my-asn: 2, password: 1e3}
+- {peer-address: 10.0.0.4, peer-asn: 1, my-asn: 2, password: 0x1F}
+- peer-address: 10.0.0.5
+  peer-asn: 1
+  my-asn: 2
+  password: &p 1_000
+- {peer-address: 10.0.0.6, peer-asn: 1, my-asn: 2, password: *p}
+- {peer-address: 10.0.0.7, peer-asn: 1, my-asn: 2, password: "0123"}
+address-pools:
+- name: 007
+  protocol: layer2
+  addresses: [10.0.0.0/24]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range f.Peers {
+		got = append(got, p.Password)
+	}
+	if diff := cmp.Diff([]string{"0123", "yes", "1e3", "0x1F", "1_000", "1_000", "0123"}, got); diff != "" {
+		t.Errorf("passwords (-want +got):\n%s", diff)
+	}
+	if len(f.Pools) != 1 || f.Pools[0].Name != "007" {
+		t.Errorf("pools %+v, want one named 007", f.Pools)
+	}
+}
+
+// A null entry of a list is an empty entry at its own index, as MetalLB
+// read it; it is not dropped, which would shift the others' indices.
+func TestParseNullEntries(t *testing.T) {
+	_, err := Parse([]byte("address-pools:\n- null\n- name: a\n  protocol: layer2\n"))
+	if err == nil || err.Error() != "address-pools[0].name: required\naddress-pools[0].protocol: required (layer2 or bgp)" {
+		t.Errorf("Parse error = %v, want the first pool's name and protocol required", err)
+	}
+	f, err := Parse([]byte("address-pools:\n- name: a\n  protocol: layer2\n  addresses: [null, 10.0.0.0/24]\nbgp-communities: {a: null}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"", "10.0.0.0/24"}, f.Pools[0].Addresses); diff != "" {
+		t.Errorf("addresses (-want +got):\n%s", diff)
+	}
+	if v, ok := f.BGPCommunities["a"]; !ok || v != "" {
+		t.Errorf("community a = %q, %v; want an empty value kept, for the configuration's checks to report", v, ok)
+	}
+}
+
 func TestParseDuplicateKey(t *testing.T) {
 	_, err := Parse([]byte("peers: []\npeers: []\n"))
 	if err == nil || !strings.Contains(err.Error(), `key "peers" already set in map`) {
