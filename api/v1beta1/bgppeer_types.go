@@ -37,8 +37,8 @@ type BGPPeerSpec struct {
 	// address).
 	// +optional
 	RouterID string `json:"routerID,omitempty"`
-	// HoldTime for the session (default 90s; 0 disables; otherwise at
-	// least 3s).
+	// HoldTime for the session (default 90s, or 3 × keepaliveTime when only
+	// that is set; 0 disables; otherwise at least 3s).
 	// +optional
 	HoldTime *metav1.Duration `json:"holdTime,omitempty"`
 	// KeepaliveTime for the session (default a third of holdTime); must be

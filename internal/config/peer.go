@@ -115,8 +115,17 @@ func (b *builder) peer(e entry[v1beta1.BGPPeer], bfd bfdSet) (*model.Peer, bool)
 		}
 	}
 
+	// Without holdTime: 3 × keepaliveTime when that is set (as MetalLB
+	// does), else the default.
 	p.HoldTime = DefaultHoldTime
 	holdOK := true
+	if spec.HoldTime == nil && spec.KeepaliveTime != nil && spec.KeepaliveTime.Duration > 0 {
+		p.HoldTime = 3 * spec.KeepaliveTime.Duration
+		if p.HoldTime > 65535*time.Second {
+			bad("spec.keepaliveTime", "%s would make holdTime (3 × keepaliveTime when holdTime is not set) above 65535s", spec.KeepaliveTime.Duration)
+			holdOK = false
+		}
+	}
 	if spec.HoldTime != nil {
 		p.HoldTime = spec.HoldTime.Duration
 		if msg := checkSeconds(p.HoldTime); msg != "" {

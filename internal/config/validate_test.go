@@ -333,7 +333,10 @@ func TestBuildPeerErrors(t *testing.T) {
 			`BGPPeer "p": spec.holdTime: 4.5s is not a whole number of seconds`}},
 		{"hold negative", one(func(s *v1beta1.BGPPeerSpec) { s.HoldTime = dur(-time.Second) }), []string{
 			`BGPPeer "p": spec.holdTime: -1s is negative`}},
-		{"keepalive not below hold", one(func(s *v1beta1.BGPPeerSpec) { s.KeepaliveTime = dur(90 * time.Second) }), []string{
+		{"keepalive alone", one(func(s *v1beta1.BGPPeerSpec) { s.KeepaliveTime = dur(60 * time.Second) }), nil},
+		{"keepalive alone too long", one(func(s *v1beta1.BGPPeerSpec) { s.KeepaliveTime = dur(30000 * time.Second) }), []string{
+			`BGPPeer "p": spec.keepaliveTime: 8h20m0s would make holdTime (3 × keepaliveTime when holdTime is not set) above 65535s`}},
+		{"keepalive not below hold", one(func(s *v1beta1.BGPPeerSpec) { s.HoldTime, s.KeepaliveTime = dur(90*time.Second), dur(90*time.Second) }), []string{
 			`BGPPeer "p": spec.keepaliveTime: 1m30s is not less than holdTime 1m30s`}},
 		{"keepalive zero", one(func(s *v1beta1.BGPPeerSpec) { s.KeepaliveTime = dur(0) }), []string{
 			`BGPPeer "p": spec.keepaliveTime: must be positive`}},
@@ -550,4 +553,36 @@ func TestBuildBFDProfileErrors(t *testing.T) {
 			Peers:       []v1beta1.BGPPeer{peer("p", "10.0.0.1", 1, 2, withBFD("slow"))}}, []string{
 			`BFDProfile "slow": spec.receiveInterval: 60001 is not between 10 and 60000`}},
 	})
+}
+
+// The timers a peer gets: holdTime defaults to 90s, or to 3 ×
+// keepaliveTime when only that is set (as in MetalLB); keepaliveTime
+// defaults to a third of holdTime.
+func TestPeerTimers(t *testing.T) {
+	tests := []struct {
+		name        string
+		hold, ka    *metav1.Duration
+		wantHold    time.Duration
+		wantKeepalv time.Duration
+	}{
+		{"defaults", nil, nil, 90 * time.Second, 30 * time.Second},
+		{"keepalive alone", nil, dur(60 * time.Second), 180 * time.Second, 60 * time.Second},
+		{"hold alone", dur(10 * time.Second), nil, 10 * time.Second, 3 * time.Second},
+		{"both", dur(9 * time.Second), dur(2 * time.Second), 9 * time.Second, 2 * time.Second},
+		{"no keepalives", dur(0), nil, 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Build(Resources{Peers: []v1beta1.BGPPeer{peer("p", "10.0.0.1", 64500, 64501, func(s *v1beta1.BGPPeerSpec) {
+				s.HoldTime, s.KeepaliveTime = tc.hold, tc.ka
+			})}}, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := cfg.Peers[0]
+			if p.HoldTime != tc.wantHold || p.KeepaliveTime != tc.wantKeepalv {
+				t.Errorf("holdTime %s keepaliveTime %s, want %s and %s", p.HoldTime, p.KeepaliveTime, tc.wantHold, tc.wantKeepalv)
+			}
+		})
+	}
 }
