@@ -202,7 +202,9 @@ func (b *builder) bgpAdvertisement(cfg *model.Config, e entry[v1beta1.BGPAdverti
 
 // bgpConflicts reports pairs of advertisements that announce the same
 // prefixes (same pool, family and aggregation length) to the same peers
-// from possibly the same nodes, with different localPref or communities.
+// from possibly the same nodes (unless their node selectors contradict
+// each other, a node may match both), with different localPref or
+// communities.
 // The error is on the later advertisement by name, once per pair and pool.
 func (b *builder) bgpConflicts(cfg *model.Config, advs []validBGPAdv) {
 	for _, poolName := range cfg.PoolOrder {
@@ -226,7 +228,7 @@ func (b *builder) bgpConflict(pool *model.Pool, first, second validBGPAdv) {
 	if !peersOverlap(x.Peers, y.Peers) {
 		return
 	}
-	if len(x.NodeSelectors) > 0 && len(y.NodeSelectors) > 0 && !sameSelectors(x.NodeSelectors, y.NodeSelectors) {
+	if !mayOverlap(x.NodeSelectors, y.NodeSelectors) {
 		return
 	}
 	for _, fam := range []model.Family{model.IPv4, model.IPv6} {
@@ -240,7 +242,7 @@ func (b *builder) bgpConflict(pool *model.Pool, first, second validBGPAdv) {
 		if lx != ly {
 			continue
 		}
-		what := fmt.Sprintf("conflicts with %s on pool %q: both announce %s /%d prefixes to the same peers from the same nodes", b.describe(first.o), pool.Name, fam, lx)
+		what := fmt.Sprintf("conflicts with %s on pool %q: both announce %s /%d prefixes to the same peers, from nodes both may select", b.describe(first.o), pool.Name, fam, lx)
 		switch {
 		case x.LocalPref != y.LocalPref:
 			b.add(second.o, "spec.localPref", "%s, but with localPref %d here and %d there", what, y.LocalPref, x.LocalPref)

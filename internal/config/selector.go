@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/herald-lb/herald/internal/model"
@@ -47,12 +48,6 @@ func (b *builder) selectors(o *object, path string, in []metav1.LabelSelector) (
 	return out, ok
 }
 
-// sameSelectors reports whether two selector lists select the same way:
-// the same selectors, in any order.
-func sameSelectors(a, b []model.Selector) bool {
-	return slices.Equal(selectorStrings(a), selectorStrings(b))
-}
-
 func selectorStrings(sels []model.Selector) []string {
 	s := make([]string, len(sels))
 	for i, sel := range sels {
@@ -60,4 +55,95 @@ func selectorStrings(sels []model.Selector) []string {
 	}
 	slices.Sort(s)
 	return slices.Compact(s)
+}
+
+// mayOverlap reports whether some node's labels could match both selector
+// lists (an empty list matches every node). It answers false only when
+// that is impossible: every pair of selectors, one from each list, puts
+// contradicting requirements on some label (zone=a against zone=b, In
+// sets without a common value, Exists against DoesNotExist).
+func mayOverlap(a, b []model.Selector) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return true
+	}
+	for _, x := range a {
+		for _, y := range b {
+			if !disjoint(x, y) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// disjoint reports whether no label set can match both x and y.
+func disjoint(x, y model.Selector) bool {
+	sx, okx := x.(selector)
+	sy, oky := y.(selector)
+	if !okx || !oky {
+		return false
+	}
+	rx, selx := sx.sel.Requirements()
+	ry, sely := sy.sel.Requirements()
+	if !selx || !sely {
+		return true // one matches nothing
+	}
+	byKey := map[string][]labels.Requirement{}
+	for _, r := range append(slices.Clip(rx), ry...) {
+		byKey[r.Key()] = append(byKey[r.Key()], r)
+	}
+	for _, reqs := range byKey {
+		if !satisfiable(reqs) {
+			return true
+		}
+	}
+	return false
+}
+
+// satisfiable reports whether one label can meet every requirement of
+// reqs (all on that label). Numeric comparisons are taken as always
+// satisfiable.
+func satisfiable(reqs []labels.Requirement) bool {
+	present, absent := false, false
+	var allowed map[string]bool // nil: any value
+	excluded := map[string]bool{}
+	for _, r := range reqs {
+		switch r.Operator() {
+		case selection.Equals, selection.DoubleEquals, selection.In:
+			present = true
+			vals := r.Values()
+			if allowed == nil {
+				allowed = map[string]bool{}
+				for v := range vals {
+					allowed[v] = true
+				}
+				continue
+			}
+			for v := range allowed {
+				if !vals.Has(v) {
+					delete(allowed, v)
+				}
+			}
+		case selection.NotEquals, selection.NotIn:
+			for v := range r.Values() {
+				excluded[v] = true
+			}
+		case selection.Exists, selection.GreaterThan, selection.LessThan:
+			present = true
+		case selection.DoesNotExist:
+			absent = true
+		}
+	}
+	if present && absent {
+		return false
+	}
+	if allowed == nil {
+		return true
+	}
+	for v := range allowed {
+		if !excluded[v] {
+			return true
+		}
+	}
+	return false
 }

@@ -223,12 +223,12 @@ func TestBuildBGPConflicts(t *testing.T) {
 	runErrorCases(t, []errorCase{
 		{"same attributes", res(adv("a", nil), adv("b", nil)), nil},
 		{"localPref", res(adv("b", pref(200)), adv("a", pref(100))), []string{
-			`BGPAdvertisement "b": spec.localPref: conflicts with BGPAdvertisement "a" on pool "p": both announce IPv4 /32 prefixes to the same peers from the same nodes, but with localPref 200 here and 100 there`}},
+			`BGPAdvertisement "b": spec.localPref: conflicts with BGPAdvertisement "a" on pool "p": both announce IPv4 /32 prefixes to the same peers, from nodes both may select, but with localPref 200 here and 100 there`}},
 		{"communities", res(
 			adv("a", func(s *v1beta1.BGPAdvertisementSpec) { s.Communities = []string{"1:1"} }),
 			adv("b", func(s *v1beta1.BGPAdvertisementSpec) { s.Communities = []string{"1:1", "large:1:1:1"} }),
 		), []string{
-			`BGPAdvertisement "b": spec.communities: conflicts with BGPAdvertisement "a" on pool "p": both announce IPv4 /32 prefixes to the same peers from the same nodes, but with communities [1:1 large:1:1:1] here and [1:1] there`}},
+			`BGPAdvertisement "b": spec.communities: conflicts with BGPAdvertisement "a" on pool "p": both announce IPv4 /32 prefixes to the same peers, from nodes both may select, but with communities [1:1 large:1:1:1] here and [1:1] there`}},
 		{"same communities in another order", res(
 			adv("a", func(s *v1beta1.BGPAdvertisementSpec) { s.Communities = []string{"2:2", "1:1"} }),
 			adv("b", func(s *v1beta1.BGPAdvertisementSpec) { s.Communities = []string{"1:1", "2:2", "1:1"} }),
@@ -237,14 +237,14 @@ func TestBuildBGPConflicts(t *testing.T) {
 			bgpAdv("a", func(s *v1beta1.BGPAdvertisementSpec) { s.IPAddressPools = []string{"q"} }),
 			bgpAdv("b", func(s *v1beta1.BGPAdvertisementSpec) { s.IPAddressPools = []string{"q"}; s.LocalPref = 1 }),
 		), []string{
-			`BGPAdvertisement "b": spec.localPref: conflicts with BGPAdvertisement "a" on pool "q": both announce IPv6 /128 prefixes to the same peers from the same nodes, but with localPref 1 here and 0 there`}},
+			`BGPAdvertisement "b": spec.localPref: conflicts with BGPAdvertisement "a" on pool "q": both announce IPv6 /128 prefixes to the same peers, from nodes both may select, but with localPref 1 here and 0 there`}},
 		{"different aggregation", res(adv("a", pref(1)), adv("b", func(s *v1beta1.BGPAdvertisementSpec) {
 			s.AggregationLength = ptr[int32](24)
 		})), nil},
 		{"same IPv4 aggregation, pool has no IPv6", res(adv("a", pref(1)), adv("b", func(s *v1beta1.BGPAdvertisementSpec) {
 			s.AggregationLengthV6 = ptr[int32](120)
 		})), []string{
-			`BGPAdvertisement "b": spec.localPref: conflicts with BGPAdvertisement "a" on pool "p": both announce IPv4 /32 prefixes to the same peers from the same nodes, but with localPref 0 here and 1 there`}},
+			`BGPAdvertisement "b": spec.localPref: conflicts with BGPAdvertisement "a" on pool "p": both announce IPv4 /32 prefixes to the same peers, from nodes both may select, but with localPref 0 here and 1 there`}},
 		{"disjoint peers", res(
 			adv("a", func(s *v1beta1.BGPAdvertisementSpec) { s.Peers = []string{"r1"}; s.LocalPref = 1 }),
 			adv("b", func(s *v1beta1.BGPAdvertisementSpec) { s.Peers = []string{"r2"}; s.LocalPref = 2 }),
@@ -253,7 +253,7 @@ func TestBuildBGPConflicts(t *testing.T) {
 			adv("a", func(s *v1beta1.BGPAdvertisementSpec) { s.LocalPref = 1 }),
 			adv("b", func(s *v1beta1.BGPAdvertisementSpec) { s.Peers = []string{"r2"}; s.LocalPref = 2 }),
 		), []string{
-			`BGPAdvertisement "b": spec.localPref: conflicts with BGPAdvertisement "a" on pool "p": both announce IPv4 /32 prefixes to the same peers from the same nodes, but with localPref 2 here and 1 there`}},
+			`BGPAdvertisement "b": spec.localPref: conflicts with BGPAdvertisement "a" on pool "p": both announce IPv4 /32 prefixes to the same peers, from nodes both may select, but with localPref 2 here and 1 there`}},
 		{"different node selectors", res(
 			adv("a", func(s *v1beta1.BGPAdvertisementSpec) {
 				s.NodeSelectors = []metav1.LabelSelector{labelSel("zone", "a")}
@@ -261,6 +261,70 @@ func TestBuildBGPConflicts(t *testing.T) {
 			}),
 			adv("b", func(s *v1beta1.BGPAdvertisementSpec) {
 				s.NodeSelectors = []metav1.LabelSelector{labelSel("zone", "b")}
+				s.LocalPref = 2
+			}),
+		), nil},
+		{"node selectors on different labels may both match a node", res(
+			adv("a", func(s *v1beta1.BGPAdvertisementSpec) {
+				s.NodeSelectors = []metav1.LabelSelector{labelSel("zone", "a")}
+				s.Communities = []string{"65000:100"}
+			}),
+			adv("b", func(s *v1beta1.BGPAdvertisementSpec) {
+				s.NodeSelectors = []metav1.LabelSelector{labelSel("rack", "1")}
+				s.Communities = []string{"65000:200"}
+			}),
+		), []string{
+			`BGPAdvertisement "b": spec.communities: conflicts with BGPAdvertisement "a" on pool "p": both announce IPv4 /32 prefixes to the same peers, from nodes both may select, but with communities [65000:200] here and [65000:100] there`}},
+		{"matchLabels and In select the same nodes", res(
+			adv("a", func(s *v1beta1.BGPAdvertisementSpec) {
+				s.NodeSelectors = []metav1.LabelSelector{labelSel("zone", "a")}
+				s.LocalPref = 1
+			}),
+			adv("b", func(s *v1beta1.BGPAdvertisementSpec) {
+				s.NodeSelectors = []metav1.LabelSelector{{MatchExpressions: []metav1.LabelSelectorRequirement{
+					{Key: "zone", Operator: metav1.LabelSelectorOpIn, Values: []string{"a", "b"}}}}}
+				s.LocalPref = 2
+			}),
+		), []string{
+			`BGPAdvertisement "b": spec.localPref: conflicts with BGPAdvertisement "a" on pool "p": both announce IPv4 /32 prefixes to the same peers, from nodes both may select, but with localPref 2 here and 1 there`}},
+		{"an empty selector selects every node", res(
+			adv("a", func(s *v1beta1.BGPAdvertisementSpec) {
+				s.NodeSelectors = []metav1.LabelSelector{{}}
+				s.LocalPref = 1
+			}),
+			adv("b", func(s *v1beta1.BGPAdvertisementSpec) {
+				s.NodeSelectors = []metav1.LabelSelector{labelSel("rack", "1")}
+				s.LocalPref = 2
+			}),
+		), []string{
+			`BGPAdvertisement "b": spec.localPref: conflicts with BGPAdvertisement "a" on pool "p": both announce IPv4 /32 prefixes to the same peers, from nodes both may select, but with localPref 2 here and 1 there`}},
+		{"contradicting expressions", res(
+			adv("a", func(s *v1beta1.BGPAdvertisementSpec) {
+				s.NodeSelectors = []metav1.LabelSelector{
+					{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "zone", Operator: metav1.LabelSelectorOpIn, Values: []string{"a", "b"}}}},
+					{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "edge", Operator: metav1.LabelSelectorOpExists}}},
+				}
+				s.LocalPref = 1
+			}),
+			adv("b", func(s *v1beta1.BGPAdvertisementSpec) {
+				s.NodeSelectors = []metav1.LabelSelector{{
+					MatchLabels: map[string]string{"zone": "c"},
+					MatchExpressions: []metav1.LabelSelectorRequirement{
+						{Key: "edge", Operator: metav1.LabelSelectorOpDoesNotExist},
+						{Key: "rack", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"1"}}},
+				}}
+				s.LocalPref = 2
+			}),
+		), nil},
+		{"In against NotIn of all its values", res(
+			adv("a", func(s *v1beta1.BGPAdvertisementSpec) {
+				s.NodeSelectors = []metav1.LabelSelector{{MatchExpressions: []metav1.LabelSelectorRequirement{
+					{Key: "zone", Operator: metav1.LabelSelectorOpIn, Values: []string{"a", "b"}}}}}
+				s.LocalPref = 1
+			}),
+			adv("b", func(s *v1beta1.BGPAdvertisementSpec) {
+				s.NodeSelectors = []metav1.LabelSelector{{MatchExpressions: []metav1.LabelSelectorRequirement{
+					{Key: "zone", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"b", "a"}}}}}
 				s.LocalPref = 2
 			}),
 		), nil},
@@ -274,7 +338,7 @@ func TestBuildBGPConflicts(t *testing.T) {
 				s.LocalPref = 2
 			}),
 		), []string{
-			`BGPAdvertisement "b": spec.localPref: conflicts with BGPAdvertisement "a" on pool "p": both announce IPv4 /32 prefixes to the same peers from the same nodes, but with localPref 2 here and 1 there`}},
+			`BGPAdvertisement "b": spec.localPref: conflicts with BGPAdvertisement "a" on pool "p": both announce IPv4 /32 prefixes to the same peers, from nodes both may select, but with localPref 2 here and 1 there`}},
 		{"one without node selectors", res(
 			adv("a", func(s *v1beta1.BGPAdvertisementSpec) { s.LocalPref = 1 }),
 			adv("b", func(s *v1beta1.BGPAdvertisementSpec) {
@@ -282,10 +346,10 @@ func TestBuildBGPConflicts(t *testing.T) {
 				s.LocalPref = 2
 			}),
 		), []string{
-			`BGPAdvertisement "b": spec.localPref: conflicts with BGPAdvertisement "a" on pool "p": both announce IPv4 /32 prefixes to the same peers from the same nodes, but with localPref 2 here and 1 there`}},
+			`BGPAdvertisement "b": spec.localPref: conflicts with BGPAdvertisement "a" on pool "p": both announce IPv4 /32 prefixes to the same peers, from nodes both may select, but with localPref 2 here and 1 there`}},
 		{"three-way", res(adv("a", pref(1)), adv("b", pref(2)), adv("c", pref(1))), []string{
-			`BGPAdvertisement "b": spec.localPref: conflicts with BGPAdvertisement "a" on pool "p": both announce IPv4 /32 prefixes to the same peers from the same nodes, but with localPref 2 here and 1 there`,
-			`BGPAdvertisement "c": spec.localPref: conflicts with BGPAdvertisement "b" on pool "p": both announce IPv4 /32 prefixes to the same peers from the same nodes, but with localPref 1 here and 2 there`}},
+			`BGPAdvertisement "b": spec.localPref: conflicts with BGPAdvertisement "a" on pool "p": both announce IPv4 /32 prefixes to the same peers, from nodes both may select, but with localPref 2 here and 1 there`,
+			`BGPAdvertisement "c": spec.localPref: conflicts with BGPAdvertisement "b" on pool "p": both announce IPv4 /32 prefixes to the same peers, from nodes both may select, but with localPref 1 here and 2 there`}},
 		{"different pools", res(adv("a", pref(1)), bgpAdv("b", func(s *v1beta1.BGPAdvertisementSpec) { s.IPAddressPools = []string{"q"}; s.LocalPref = 2 })), nil},
 	})
 }
@@ -445,7 +509,7 @@ address-pools:
 		{"aggregation", Resources{ConfigMap: cm("address-pools:\n- name: a\n  protocol: bgp\n  addresses: [10.0.0.0/24]\n  bgp-advertisements:\n  - aggregation-length: 16\n")}, []string{
 			`ConfigMap herald-system/herald-config: address-pools[0].bgp-advertisements[0].aggregation-length: aggregationLength 16 is shorter than pool "a" prefix 10.0.0.0/24`}},
 		{"conflicting advertisements", Resources{ConfigMap: cm("address-pools:\n- name: a\n  protocol: bgp\n  addresses: [10.0.0.0/24]\n  bgp-advertisements:\n  - localpref: 1\n  - localpref: 2\n")}, []string{
-			`ConfigMap herald-system/herald-config: address-pools[0].bgp-advertisements[1].localpref: conflicts with ConfigMap herald-system/herald-config address-pools[0].bgp-advertisements[0] on pool "a": both announce IPv4 /32 prefixes to the same peers from the same nodes, but with localPref 2 here and 1 there`}},
+			`ConfigMap herald-system/herald-config: address-pools[0].bgp-advertisements[1].localpref: conflicts with ConfigMap herald-system/herald-config address-pools[0].bgp-advertisements[0] on pool "a": both announce IPv4 /32 prefixes to the same peers, from nodes both may select, but with localPref 2 here and 1 there`}},
 		{"overlaps a CRD pool", Resources{
 			Pools:     []v1beta1.IPAddressPool{pool("crd", "10.0.0.128/25")},
 			ConfigMap: cm("address-pools:\n- name: cm\n  protocol: layer2\n  addresses: [10.0.0.0/24]\n"),
