@@ -35,7 +35,7 @@ func parseAddresses(s string) (model.Range, error) {
 		if last.Less(first) {
 			return model.Range{}, fmt.Errorf("range %q: %s is after %s", s, first, last)
 		}
-		return model.Range{First: first, Last: last}, nil
+		return checkMapped(s, model.Range{First: first, Last: last})
 	}
 	t := strings.TrimSpace(s)
 	if !strings.Contains(t, "/") {
@@ -52,7 +52,19 @@ func parseAddresses(s string) (model.Range, error) {
 		return model.Range{}, fmt.Errorf("CIDR %q: %w", s, err)
 	}
 	p = p.Masked()
-	return model.Range{First: p.Addr(), Last: lastAddr(p)}, nil
+	return checkMapped(s, model.Range{First: p.Addr(), Last: lastAddr(p)})
+}
+
+// The IPv4-mapped IPv6 addresses, ::ffff:0:0/96.
+var mappedFirst, mappedLast = netip.MustParseAddr("::ffff:0.0.0.0"), netip.MustParseAddr("::ffff:255.255.255.255")
+
+// checkMapped refuses an IPv6 range that holds IPv4-mapped addresses:
+// they are IPv4 addresses to everything that handles them.
+func checkMapped(s string, r model.Range) (model.Range, error) {
+	if r.First.Is6() && !mappedLast.Less(r.First) && !r.Last.Less(mappedFirst) {
+		return model.Range{}, fmt.Errorf("%q holds the IPv4-mapped addresses ::ffff:0:0/96, which are not IPv6 addresses to announce; leave them out", s)
+	}
+	return r, nil
 }
 
 // checkAddr rejects the spellings Herald does not accept for an address.

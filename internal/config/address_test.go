@@ -22,7 +22,8 @@ func TestParseAddresses(t *testing.T) {
 		{in: " 10.0.0.0/30 ", want: rng("10.0.0.0", "10.0.0.3")},
 		{in: "fd00::/120", want: rng("fd00::", "fd00::ff")},
 		{in: "fd00::1:2/112", want: rng("fd00::1:0", "fd00::1:ffff")},
-		{in: "::/0", want: rng("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")},
+		{in: "::/81", want: rng("::", "::7fff:ffff:ffff")},
+		{in: "::1:0:0:0/96", want: rng("::1:0:0:0", "::1:0:ffff:ffff")}, // just above the mapped block
 		{in: "10.0.0.1-10.0.0.9", want: rng("10.0.0.1", "10.0.0.9")},
 		{in: "10.0.0.1 - 10.0.0.9", want: rng("10.0.0.1", "10.0.0.9")},
 		{in: "10.0.0.5-10.0.0.5", want: rng("10.0.0.5", "10.0.0.5")},
@@ -43,6 +44,9 @@ func TestParseAddresses(t *testing.T) {
 		{in: "::ffff:10.0.0.0/120", wantErr: `CIDR "::ffff:10.0.0.0/120": ::ffff:10.0.0.0 is an IPv4-mapped IPv6 address; write 10.0.0.0`},
 		{in: "::ffff:10.0.0.1-::ffff:10.0.0.9", wantErr: `range "::ffff:10.0.0.1-::ffff:10.0.0.9": ::ffff:10.0.0.1 is an IPv4-mapped IPv6 address; write 10.0.0.1`},
 		{in: "fe80::1%eth0-fe80::9%eth0", wantErr: `range "fe80::1%eth0-fe80::9%eth0": fe80::1%eth0 has a zone; zones are not allowed`},
+		{in: "::/0", wantErr: `"::/0" holds the IPv4-mapped addresses ::ffff:0:0/96, which are not IPv6 addresses to announce; leave them out`},
+		{in: "::/80", wantErr: `"::/80" holds the IPv4-mapped addresses ::ffff:0:0/96, which are not IPv6 addresses to announce; leave them out`},
+		{in: "::fffe:0:0-::1:0:0:0", wantErr: `"::fffe:0:0-::1:0:0:0" holds the IPv4-mapped addresses ::ffff:0:0/96, which are not IPv6 addresses to announce; leave them out`},
 		{in: "fe80::%eth0/64", wantErr: `"fe80::%eth0/64" is neither a CIDR nor a first-last range`},
 	}
 	for _, tt := range tests {
@@ -133,7 +137,8 @@ func FuzzParseAddress(f *testing.F) {
 		if !r.First.IsValid() || !r.Last.IsValid() {
 			t.Fatalf("parseAddresses(%q) = %v: invalid address", s, r)
 		}
-		if r.First.Is4() != r.Last.Is4() || r.First.Is4In6() || r.Last.Is4In6() || r.First.Zone() != "" || r.Last.Zone() != "" {
+		if r.First.Is4() != r.Last.Is4() || r.First.Is4In6() || r.Last.Is4In6() || r.First.Zone() != "" || r.Last.Zone() != "" ||
+			(r.First.Is6() && r.First.Less(netip.MustParseAddr("::ffff:0:0")) && netip.MustParseAddr("::ffff:0:0").Less(r.Last)) {
 			t.Fatalf("parseAddresses(%q) = %v: mixed family, mapped or zoned", s, r)
 		}
 		if r.Last.Less(r.First) {
