@@ -379,7 +379,17 @@ func TestDualStack(t *testing.T) {
 		}},
 		{name: "prefer dual stack IPv6 first", cfg: cfg(), steps: []step{
 			ok(withFams(withPolicy(svc("default/x"), model.PreferDualStack), model.IPv6, model.IPv4), asg("ds", "2001:db8::", "10.0.0.0")),
-			ok(withFams(withPolicy(svc("default/y"), model.PreferDualStack), model.IPv6), asg("ds", "2001:db8::1", "10.0.0.1")),
+			// One family listed (a single-stack cluster): that one only.
+			ok(withFams(withPolicy(svc("default/y"), model.PreferDualStack), model.IPv6), asg("ds", "2001:db8::1")),
+		}},
+		{name: "prefer dual stack with one family listed", cfg: cfg(), steps: []step{
+			ok(withFams(withPolicy(svc("default/x"), model.PreferDualStack), model.IPv4), asg("ds", "10.0.0.0")),
+			fails(withFams(withPool(withPolicy(svc("default/y"), model.PreferDualStack), "v4"), model.IPv6), ErrFamily, `pool "v4" has no IPv6 addresses`),
+			fails(withFams(withPolicy(withIPs(svc("default/z"), "10.0.0.5", "2001:db8::5"), model.PreferDualStack), model.IPv4), ErrFamily,
+				"2001:db8::5 requested, but the Service has only IPv4 (spec.ipFamilies)"),
+			fails(withFams(withPolicy(withIPs(svc("default/z"), "2001:db8::5"), model.PreferDualStack), model.IPv4), ErrFamily,
+				"2001:db8::5 requested, but the Service has only IPv4 (spec.ipFamilies)"),
+			ok(withFams(withPolicy(withIPs(svc("default/z"), "10.0.0.3"), model.PreferDualStack), model.IPv4), asg("ds", "10.0.0.3")),
 		}},
 		{name: "prefer dual stack in single-family pools", cfg: cfg(), steps: []step{
 			ok(withPool(withPolicy(svc("default/x"), model.PreferDualStack), "v4"), asg("v4", "10.1.0.0")),

@@ -95,6 +95,19 @@ func newRequest(req *model.Request) (request, error) {
 		if nr.nIPs == 1 {
 			return nr, errorf(ErrFamily, "one IP requested for a RequireDualStack Service, which needs one per family")
 		}
+	case model.PreferDualStack:
+		// The API server lists one family for a PreferDualStack Service
+		// in a single-stack cluster: an address of the other family would
+		// not be served (kube-proxy serves the Service's families), so
+		// the Service is single-stack for the allocator.
+		if len(req.Families) != 1 {
+			break
+		}
+		if nr.nIPs == 2 || (nr.nIPs == 1 && !nr.hasIP[nr.order[0]]) {
+			f := nr.order[0].other()
+			return nr, errorf(ErrFamily, "%s requested, but the Service has only %s (spec.ipFamilies)", nr.ips[f].addr(f), nr.order[0])
+		}
+		nr.policy = model.SingleStack
 	}
 	if req.SharingKey != "" {
 		nr.ports = normalizePorts(req.Ports)

@@ -21,7 +21,8 @@
 //
 // Families: SingleStack gets one address of Families[0] (IPv4 when the
 // pool has IPv4 and Families is empty, else IPv6). PreferDualStack gets
-// one address of each family the pool has, RequireDualStack one of each
+// one address of each family the pool has, or, when Families lists one
+// (a single-stack cluster), is SingleStack; RequireDualStack one of each
 // or fails. Assignment.IPs are ordered primary family first (Families
 // order; IPv4 first when Families is empty).
 //
