@@ -59,9 +59,10 @@ type Displaced struct {
 	Service model.ServiceKey
 	// IPs are the released addresses, primary family first.
 	IPs []netip.Addr
-	// Kept is the address a dual-stack Service keeps when only its other
-	// family's address went: the Service is still assigned, with Kept
-	// alone, until it is assigned again.
+	// Kept are the addresses the Service keeps: a dual-stack Service's
+	// address when only its other family's went (it holds Kept alone
+	// until it is assigned again), or all of them when they are now in
+	// another pool (IPs is then empty).
 	Kept []netip.Addr
 	// Pool is the pool they were assigned from.
 	Pool string
@@ -288,7 +289,9 @@ func lookup(index []indexEntry, f fam, x u128) (p, avoidedBy *pool) {
 // released and returned, sorted by Service, so the caller can assign them
 // again and say why. A dual-stack Service of which only one family's
 // address is no longer assignable keeps the other (Displaced.Kept) and is
-// returned too. A nil cfg removes every pool.
+// returned too, as is a Service whose addresses are in another pool now
+// (all in Kept), for its caller to record the new pool or, when the
+// Service asked for the old one, move it. A nil cfg removes every pool.
 //
 // Pools are read from cfg.PoolOrder and cfg.Pools. Config guarantees
 // that pools do not overlap; should they, an address belongs to the
@@ -341,6 +344,11 @@ func (a *Allocator) SetConfig(cfg *model.Config) []Displaced {
 				}
 			}
 			if reason == "" {
+				// Kept whole; returned when its pool is another now.
+				if old := a.poolOf(s); old != nil && old.name != np.name {
+					out = append(out, Displaced{Service: s.key, Kept: a.assignment(s).IPs, Pool: old.name,
+						Reason: fmt.Sprintf("its addresses are in pool %q now", np.name)})
+				}
 				return
 			}
 		}

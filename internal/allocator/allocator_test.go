@@ -743,15 +743,23 @@ func TestSetConfig(t *testing.T) {
 		{name: "address moves to another pool", cfg: base(), steps: []step{
 			ok(svc("default/x"), asg("a", "10.0.0.0")),
 			ok(svc("default/y"), asg("a", "10.0.0.1")),
-			cfgStep(conf(pl(t, "a", "10.0.0.1-10.0.0.7"), pl(t, "b", "10.0.1.0/29", "10.0.0.0"))),
+			cfgStep(conf(pl(t, "a", "10.0.0.1-10.0.0.7"), pl(t, "b", "10.0.1.0/29", "10.0.0.0")),
+				Displaced{Service: key("default/x"), Kept: addrs("10.0.0.0"), Pool: "a", Reason: `its addresses are in pool "b" now`}),
 			ok(svc("default/x"), asg("b", "10.0.0.0")),
 			ok(svc("default/z"), asg("a", "10.0.0.2")),
 			ok(withPool(svc("default/w"), "b"), asg("b", "10.0.1.0")),
 		}},
 		{name: "pool renamed", cfg: base(), steps: []step{
 			ok(svc("default/x"), asg("a", "10.0.0.0")),
-			cfgStep(conf(pl(t, "renamed", "10.0.0.0/29"))),
+			cfgStep(conf(pl(t, "renamed", "10.0.0.0/29")),
+				Displaced{Service: key("default/x"), Kept: addrs("10.0.0.0"), Pool: "a", Reason: `its addresses are in pool "renamed" now`}),
 			ok(svc("default/x"), asg("renamed", "10.0.0.0")),
+		}},
+		{name: "a Service that asked for the old pool moves", cfg: conf(pl(t, "a", "10.0.0.0/29"), pl(t, "b", "10.0.1.0/29")), steps: []step{
+			ok(withPool(svc("default/x"), "a"), asg("a", "10.0.0.0")),
+			cfgStep(conf(pl(t, "a", "10.0.0.1-10.0.0.7"), pl(t, "b", "10.0.1.0/29", "10.0.0.0")),
+				Displaced{Service: key("default/x"), Kept: addrs("10.0.0.0"), Pool: "a", Reason: `its addresses are in pool "b" now`}),
+			ok(withPool(svc("default/x"), "a"), asg("a", "10.0.0.1")),
 		}},
 		{name: "pool starts avoiding buggy addresses", cfg: base(), steps: []step{
 			ok(svc("default/x"), asg("a", "10.0.0.0")),

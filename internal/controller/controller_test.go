@@ -420,3 +420,24 @@ func TestTwoReplicasLeaderElection(t *testing.T) {
 		t.Fatalf("after failover, %s got %s, held by %s", "after-failover", ip, prev)
 	}
 }
+
+// TestPoolRenamed: a pool renamed (the new one created, which overlaps
+// and is refused, then the old one deleted) keeps its Services'
+// addresses, and their pool annotation follows the new name.
+func TestPoolRenamed(t *testing.T) {
+	f := newFixture(t)
+	f.startController()
+	old := f.pool("old-name", []string{"198.18.21.0/29"})
+	f.service("web")
+	ip := f.waitIPs("web")[0]
+	f.waitPoolAnnotation("web", "old-name")
+
+	f.pool("new-name", []string{"198.18.21.0/29"})
+	if err := f.c.Delete(f.ctx(), old); err != nil {
+		t.Fatal(err)
+	}
+	f.waitPoolAnnotation("web", "new-name")
+	if got := ingressIPs(f.get("web")); len(got) != 1 || got[0] != ip {
+		t.Errorf("web has %v after the rename, want %s kept", got, ip)
+	}
+}
