@@ -147,7 +147,7 @@ func (b *builder) bgpAdvertisement(cfg *model.Config, e entry[v1beta1.BGPAdverti
 		a, found := aliases[s]
 		switch {
 		case !found:
-			b.add(o, f, "%q is neither a community value nor an alias defined in a Community object", s)
+			b.addDangling(o, f, "%q is neither a community value nor an alias defined in a Community object", s)
 		case !a.valid:
 			aliasOK = false // reported with the alias
 		default:

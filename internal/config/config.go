@@ -214,6 +214,12 @@ func (b *builder) add(o *object, field, format string, args ...any) {
 	b.errs = append(b.errs, ObjectError{Kind: o.kind, Namespace: o.meta.GetNamespace(), Name: o.meta.GetName(), Field: field, Message: msg})
 }
 
+// addDangling is add for a reference to an object that does not exist.
+func (b *builder) addDangling(o *object, field, format string, args ...any) {
+	b.add(o, field, format, args...)
+	b.errs[len(b.errs)-1].Dangling = true
+}
+
 // describe names o for messages about another object.
 func (b *builder) describe(o *object) string {
 	if o.cm {

@@ -22,6 +22,10 @@ type ObjectError struct {
 	// empty when the problem is with the object as a whole.
 	Field   string
 	Message string
+	// Dangling marks a reference to an object that does not exist (a
+	// Community alias, a BFDProfile): the configuration is wrong until it
+	// exists, but the object may simply have been applied before it.
+	Dangling bool
 }
 
 // KindConfigMap is ObjectError.Kind for problems in the legacy ConfigMap.

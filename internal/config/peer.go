@@ -189,7 +189,8 @@ func (b *builder) peer(e entry[v1beta1.BGPPeer], bfd bfdSet) (*model.Peer, bool)
 	if name := spec.BFDProfile; name != "" {
 		switch prof, known := bfd[name]; {
 		case !known:
-			bad("spec.bfdProfile", "BFDProfile %q does not exist", name)
+			b.addDangling(o, "spec.bfdProfile", "BFDProfile %q does not exist", name)
+			ok = false
 		case prof == nil:
 			ok = false // the profile's own errors are reported on it
 		default:

@@ -24,23 +24,25 @@ func MigrationYAML(data []byte, namespace string) ([]byte, error) {
 	}
 	objs := f.Resources(namespace)
 	var docs []any
+	// What others name comes first, so that `kubectl apply -f` passes
+	// the webhook object by object.
+	for i := range objs.Communities {
+		docs = append(docs, &objs.Communities[i])
+	}
+	for i := range objs.BFDProfiles {
+		docs = append(docs, &objs.BFDProfiles[i])
+	}
 	for i := range objs.Pools {
 		docs = append(docs, &objs.Pools[i])
+	}
+	for i := range objs.Peers {
+		docs = append(docs, &objs.Peers[i])
 	}
 	for i := range objs.L2Advs {
 		docs = append(docs, &objs.L2Advs[i])
 	}
 	for i := range objs.BGPAdvs {
 		docs = append(docs, &objs.BGPAdvs[i])
-	}
-	for i := range objs.Peers {
-		docs = append(docs, &objs.Peers[i])
-	}
-	for i := range objs.Communities {
-		docs = append(docs, &objs.Communities[i])
-	}
-	for i := range objs.BFDProfiles {
-		docs = append(docs, &objs.BFDProfiles[i])
 	}
 	var out bytes.Buffer
 	for i, d := range docs {

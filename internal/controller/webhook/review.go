@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"fmt"
-	"slices"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -56,18 +55,35 @@ func Review(res config.Resources, opts config.Options, ch Change) (Verdict, erro
 	}
 	_, beforeErr := config.Build(res, opts)
 	_, afterErr := config.Build(after, opts)
-	before := config.Errors(beforeErr)
+	// An error counts as there before when its object and field had one:
+	// its text may name other objects, which the change may rename.
+	before := map[errorKey]bool{}
+	for _, e := range config.Errors(beforeErr) {
+		before[keyOf(e)] = true
+	}
 	var v Verdict
 	for _, e := range config.Errors(afterErr) {
 		about := e.Kind == ch.Kind && e.Namespace == ch.Object.GetNamespace() && e.Name == ch.Object.GetName()
 		switch {
-		case about && ch.Op != Delete, !slices.Contains(before, e):
+		case about && ch.Op != Delete && e.Dangling:
+			// It names an object not applied yet: objects may come in
+			// any order, and the controller keeps the last good
+			// configuration until it is there.
+			v.Existing = append(v.Existing, e)
+		case about && ch.Op != Delete, !before[keyOf(e)]:
 			v.Introduced = append(v.Introduced, e)
 		default:
 			v.Existing = append(v.Existing, e)
 		}
 	}
 	return v, nil
+}
+
+// errorKey is where an error is: its object and field.
+type errorKey struct{ kind, namespace, name, field string }
+
+func keyOf(e config.ObjectError) errorKey {
+	return errorKey{e.Kind, e.Namespace, e.Name, e.Field}
 }
 
 // Message is the rejection message: every introduced error, each naming

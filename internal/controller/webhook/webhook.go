@@ -101,21 +101,29 @@ func (v *Validator) Handle(ctx context.Context, req admission.Request) admission
 		}
 	}
 
+	// When the change cannot be checked it is let through, with a
+	// warning: the controller still validates. (An error answer would be
+	// a refusal: the API server applies the failure policy only when the
+	// call itself fails.)
 	res, err := k8s.LoadResources(ctx, v.Reader, v.Namespace)
 	if err != nil {
-		// The API server applies the failure policy (Ignore): the
-		// controller still validates.
-		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("read the configuration: %w", err))
+		return uncheckedResponse(fmt.Errorf("read the configuration: %w", err))
 	}
 	verdict, err := Review(res, config.Options{Namespace: v.Namespace}, ch)
 	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
+		return uncheckedResponse(err)
 	}
 	if !verdict.Allowed() {
 		v.Log.V(1).Info("rejected a configuration change", "kind", kind, "name", obj.GetName(), "errors", len(verdict.Introduced))
 		return denied(verdict.Message())
 	}
 	return admission.Allowed("").WithWarnings(verdict.Warnings()...)
+}
+
+// uncheckedResponse lets a change through that could not be checked.
+func uncheckedResponse(err error) admission.Response {
+	return admission.Allowed("not checked").WithWarnings(
+		fmt.Sprintf("Herald's webhook could not check this change (%v); the controller will, and keeps the last good configuration if it is wrong", err))
 }
 
 // denied is a rejection the API server passes on as 422 Invalid, like its
@@ -145,6 +153,8 @@ func specOf(obj runtime.Object) any {
 	case *v1beta1.BGPPeer:
 		return o.Spec
 	case *v1beta1.Community:
+		return o.Spec
+	case *v1beta1.BFDProfile:
 		return o.Spec
 	}
 	return obj
