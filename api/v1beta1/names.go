@@ -1,5 +1,11 @@
 package v1beta1
 
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+)
+
 // Namespace is where Herald runs and where its configuration objects live.
 const Namespace = "herald-system"
 
@@ -78,6 +84,17 @@ const (
 	LabelServiceNameRef = "herald.dev/service-name"
 	LabelServiceNSRef   = "herald.dev/service-namespace"
 )
+
+// NodeLabelValue is the value of LabelNodeName for a node: its name, or,
+// for a name longer than a label value may be (63 characters; node names
+// go up to 253), its first 52 characters and a hash of the whole name.
+func NodeLabelValue(node string) string {
+	if len(node) <= 63 {
+		return node
+	}
+	sum := sha256.Sum256([]byte(node))
+	return strings.TrimRight(node[:52], ".-_") + "-" + hex.EncodeToString(sum[:5])
+}
 
 // Condition types and reasons used on configuration objects.
 const (

@@ -252,7 +252,7 @@ func TestBGPLoopPasswordSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	var st v1beta1.BGPSessionStatus
-	if err := cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: "n1-router"}, &st); err != nil {
+	if err := cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: BGPSessionStatusName("n1", "router")}, &st); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(st.Status.Message, "router-pw") {
@@ -296,7 +296,7 @@ func TestBGPStatusWriter(t *testing.T) {
 	}
 
 	var sess v1beta1.BGPSessionStatus
-	if err := cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: "n1-router"}, &sess); err != nil {
+	if err := cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: BGPSessionStatusName("n1", "router")}, &sess); err != nil {
 		t.Fatal(err)
 	}
 	wantSess := v1beta1.BGPSessionStatusStatus{Node: "n1", Peer: "router", PeerAddress: "172.31.255.1", State: "Established", PeerASN: 64512, BFDState: "Up",
@@ -341,7 +341,7 @@ func TestBGPStatusWriter(t *testing.T) {
 	if err := status.syncSessions(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: "n1-router"}, &sess); err != nil {
+	if err := cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: BGPSessionStatusName("n1", "router")}, &sess); err != nil {
 		t.Fatal(err)
 	}
 	if sess.Status.State != "Active" || sess.Status.Message != "session down: hold-timer-expired" || sess.Status.AdvertisedPrefixes != 0 || sess.Status.PeerASN != 0 {
@@ -526,7 +526,7 @@ func TestBGPStatusWriterRecreatesDeleted(t *testing.T) {
 	loop, cl, spk, rec := bgpLoopFixture(t, routerPeer(), bgpService("a", false, "172.31.250.10"))
 	gone := metav1.ObjectMeta{Namespace: v1beta1.Namespace, Labels: map[string]string{v1beta1.LabelNodeName: "n1"}}
 	sessGone, svcGone := gone, gone
-	sessGone.Name = "n1-router"
+	sessGone.Name = BGPSessionStatusName("n1", "router")
 	svcGone.Name = L2StatusName("n1", model.ServiceKey{Namespace: "default", Name: "a"})
 	c := laggingCache{Client: k8s.Client(cl),
 		sessions: []v1beta1.BGPSessionStatus{{ObjectMeta: sessGone, Status: v1beta1.BGPSessionStatusStatus{State: "Idle"}}},
@@ -544,7 +544,7 @@ func TestBGPStatusWriterRecreatesDeleted(t *testing.T) {
 		}
 	}
 	var sess v1beta1.BGPSessionStatus
-	if err := cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: "n1-router"}, &sess); err != nil {
+	if err := cl.Get(ctx, client.ObjectKey{Namespace: v1beta1.Namespace, Name: BGPSessionStatusName("n1", "router")}, &sess); err != nil {
 		t.Fatal(err)
 	}
 	if sess.Status.State != "Established" || sess.Status.AdvertisedPrefixes != 1 || sess.Labels[v1beta1.LabelNodeName] != "n1" {

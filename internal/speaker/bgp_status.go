@@ -2,8 +2,6 @@ package speaker
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -226,12 +224,7 @@ func (w *BGPStatusWriter) loop(ctx context.Context, kicks, changes, later <-chan
 // BGPSessionStatusName is the name of the BGPSessionStatus of a node and
 // peer: "<node>-<peer>", shortened with a hash when too long for a name.
 func BGPSessionStatusName(node, peer string) string {
-	name := node + "-" + peer
-	if len(name) <= 253 {
-		return name
-	}
-	sum := sha256.Sum256([]byte(name))
-	return name[:242] + "-" + hex.EncodeToString(sum[:5])
+	return objectName(node+"-"+peer, node+"/"+peer)
 }
 
 // syncSessions updates the metrics, sends events on session changes and
@@ -277,7 +270,7 @@ func (w *BGPStatusWriter) syncSessions(ctx context.Context) error {
 	}
 
 	var have v1beta1.BGPSessionStatusList
-	if err := w.Client.List(ctx, &have, kube.InNamespace(w.Namespace), kube.MatchingLabels(map[string]string{v1beta1.LabelNodeName: w.NodeName})); err != nil {
+	if err := w.Client.List(ctx, &have, kube.InNamespace(w.Namespace), kube.MatchingLabels(map[string]string{v1beta1.LabelNodeName: v1beta1.NodeLabelValue(w.NodeName)})); err != nil {
 		return fmt.Errorf("list BGPSessionStatus: %w", err)
 	}
 	existing := map[string]*v1beta1.BGPSessionStatus{}
@@ -306,7 +299,7 @@ func (w *BGPStatusWriter) syncSessions(ctx context.Context) error {
 		fresh := func() *v1beta1.BGPSessionStatus {
 			return &v1beta1.BGPSessionStatus{ObjectMeta: metav1.ObjectMeta{
 				Namespace: w.Namespace, Name: objName,
-				Labels: map[string]string{v1beta1.LabelNodeName: w.NodeName},
+				Labels: map[string]string{v1beta1.LabelNodeName: v1beta1.NodeLabelValue(w.NodeName)},
 			}}
 		}
 		set := func(o *v1beta1.BGPSessionStatus) { o.Status = want }
@@ -413,7 +406,7 @@ func (w *BGPStatusWriter) syncServices(ctx context.Context) error {
 	w.mu.Unlock()
 
 	var have v1beta1.ServiceBGPStatusList
-	if err := w.Client.List(ctx, &have, kube.InNamespace(w.Namespace), kube.MatchingLabels(map[string]string{v1beta1.LabelNodeName: w.NodeName})); err != nil {
+	if err := w.Client.List(ctx, &have, kube.InNamespace(w.Namespace), kube.MatchingLabels(map[string]string{v1beta1.LabelNodeName: v1beta1.NodeLabelValue(w.NodeName)})); err != nil {
 		return fmt.Errorf("list ServiceBGPStatus: %w", err)
 	}
 	existing := map[string]*v1beta1.ServiceBGPStatus{}
@@ -435,7 +428,7 @@ func (w *BGPStatusWriter) syncServices(ctx context.Context) error {
 			return &v1beta1.ServiceBGPStatus{ObjectMeta: metav1.ObjectMeta{
 				Namespace: w.Namespace, Name: name,
 				Labels: map[string]string{
-					v1beta1.LabelNodeName:       w.NodeName,
+					v1beta1.LabelNodeName:       v1beta1.NodeLabelValue(w.NodeName),
 					v1beta1.LabelServiceNameRef: key.Name,
 					v1beta1.LabelServiceNSRef:   key.Namespace,
 				},

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -103,12 +104,22 @@ const deleteAllMin = 16
 
 // L2StatusName is the name of the ServiceL2Status for a Service and node.
 func L2StatusName(node string, key model.ServiceKey) string {
-	sum := sha256.Sum256([]byte(key.Namespace + "/" + key.Name))
-	name := node + "-" + hex.EncodeToString(sum[:5])
-	if len(name) > 253 {
-		name = name[len(name)-253:]
+	return objectName(node, key.Namespace+"/"+key.Name)
+}
+
+// objectName names a status object: prefix (a node name, which ends the
+// same way for every object of the node), "-" and a hash of key, 10 hex
+// digits. A prefix too long for an object name (253 characters) is cut,
+// and the hash then covers the whole prefix too, so two long node names
+// that start alike still give two names.
+func objectName(prefix, key string) string {
+	const hashLen = 10
+	if max := 253 - 1 - hashLen; len(prefix) > max {
+		key = prefix + "\x00" + key
+		prefix = strings.TrimRight(prefix[:max], ".-")
 	}
-	return name
+	sum := sha256.Sum256([]byte(key))
+	return prefix + "-" + hex.EncodeToString(sum[:hashLen/2])
 }
 
 // sync makes one pass: stale objects are deleted first (a node that no
@@ -123,7 +134,7 @@ func (w *StatusWriter) sync(ctx context.Context) error {
 	// The cache's objects are only read; one is copied before it is
 	// updated.
 	var have v1beta1.ServiceL2StatusList
-	if err := w.Client.List(ctx, &have, kube.InNamespace(w.Namespace), kube.MatchingLabels(map[string]string{v1beta1.LabelNodeName: w.NodeName})); err != nil {
+	if err := w.Client.List(ctx, &have, kube.InNamespace(w.Namespace), kube.MatchingLabels(map[string]string{v1beta1.LabelNodeName: v1beta1.NodeLabelValue(w.NodeName)})); err != nil {
 		return err
 	}
 	existing := make(map[string]*v1beta1.ServiceL2Status, len(have.Items))
@@ -138,7 +149,7 @@ func (w *StatusWriter) sync(ctx context.Context) error {
 		// A restarted speaker owns nothing (no failback): one request
 		// instead of one per Service.
 		err := w.Client.DeleteAllOf(ctx, &v1beta1.ServiceL2Status{}, kube.InNamespace(w.Namespace),
-			kube.MatchingLabels(map[string]string{v1beta1.LabelNodeName: w.NodeName}))
+			kube.MatchingLabels(map[string]string{v1beta1.LabelNodeName: v1beta1.NodeLabelValue(w.NodeName)}))
 		if err == nil {
 			return nil
 		}
@@ -178,7 +189,7 @@ func (w *StatusWriter) sync(ctx context.Context) error {
 			return &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{
 				Namespace: w.Namespace, Name: name,
 				Labels: map[string]string{
-					v1beta1.LabelNodeName:       w.NodeName,
+					v1beta1.LabelNodeName:       v1beta1.NodeLabelValue(w.NodeName),
 					v1beta1.LabelServiceNameRef: key.Name,
 					v1beta1.LabelServiceNSRef:   key.Namespace,
 				},

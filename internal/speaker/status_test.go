@@ -5,18 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/internal/k8s"
+	"github.com/herald-lb/herald/internal/kube"
 	"github.com/herald-lb/herald/internal/model"
+	"github.com/herald-lb/herald/internal/servicereq"
 )
 
 func statusClient(t *testing.T, funcs interceptor.Funcs, objs ...client.Object) client.Client {
@@ -188,5 +193,60 @@ func TestStatusWriterDeletesAllAtOnce(t *testing.T) {
 	}
 	if len(left.Items) != deleteAllMin {
 		t.Errorf("n2 has %d objects left, want %d", len(left.Items), deleteAllMin)
+	}
+}
+
+// Status object names and the node label stay valid and distinct for
+// every node name Kubernetes allows (up to 253 characters, with dots).
+func TestStatusNames(t *testing.T) {
+	long := strings.Repeat("worker-0001.rack-17.", 12) + "internal" // 248 characters
+	longToo := long[:len(long)-1] + "x"
+	svc := svcKey("a")
+	names := map[string]string{}
+	for _, tc := range []struct{ what, name string }{
+		{"l2 n1", L2StatusName("n1", svc)},
+		{"l2 long", L2StatusName(long, svc)},
+		{"l2 long too", L2StatusName(longToo, svc)},
+		{"session worker-1/gpu-tor", BGPSessionStatusName("worker-1", "gpu-tor")},
+		{"session worker-1-gpu/tor", BGPSessionStatusName("worker-1-gpu", "tor")},
+		{"session long", BGPSessionStatusName(long, "tor")},
+		{"session long too", BGPSessionStatusName(longToo, "tor")},
+	} {
+		if errs := validation.IsDNS1123Subdomain(tc.name); len(errs) > 0 {
+			t.Errorf("%s: %q is not a valid object name: %v", tc.what, tc.name, errs)
+		}
+		if other, dup := names[tc.name]; dup {
+			t.Errorf("%s and %s are both named %q", other, tc.what, tc.name)
+		}
+		names[tc.name] = tc.what
+	}
+	for _, n := range []string{"n1", long, longToo, strings.Repeat("a", 63), strings.Repeat("a.", 40) + "b"} {
+		v := v1beta1.NodeLabelValue(n)
+		if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+			t.Errorf("NodeLabelValue(%q) = %q: %v", n, v, errs)
+		}
+		if len(n) <= 63 && v != n {
+			t.Errorf("NodeLabelValue(%q) = %q, want the name itself", n, v)
+		}
+	}
+	if v1beta1.NodeLabelValue(long) == v1beta1.NodeLabelValue(longToo) {
+		t.Error("two long node names share a label value")
+	}
+}
+
+// A node name longer than a label value still gives the speaker its
+// informers (their selector holds the node's label value).
+func TestInformersForLongNodeName(t *testing.T) {
+	scheme, err := k8s.NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := kube.NewClient(&rest.Config{Host: "http://127.0.0.1:1"}, scheme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("worker-0001.rack-17.", 5) + "internal"
+	if _, err := newInformers(api, Options{Namespace: v1beta1.Namespace, NodeName: long}, servicereq.Class{}); err != nil {
+		t.Errorf("informers for node %q: %v", long, err)
 	}
 }
