@@ -643,3 +643,23 @@ func TestBGPLoopBFDAfterPeers(t *testing.T) {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
 }
+
+// TestBGPStatusWriterKeepsObjectsBeforeFirstPass: a sync that comes
+// before the first pass told the writer its peers (a session change
+// already queued at a restart) leaves the last run's objects alone.
+func TestBGPStatusWriterKeepsObjectsBeforeFirstPass(t *testing.T) {
+	ctx := context.Background()
+	_, cl, spk, rec := bgpLoopFixture(t, routerPeer())
+	old := &v1beta1.BGPSessionStatus{ObjectMeta: metav1.ObjectMeta{Namespace: v1beta1.Namespace, Name: BGPSessionStatusName("n1", "router"),
+		Labels: map[string]string{v1beta1.LabelNodeName: "n1"}}}
+	if err := cl.Create(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	status := NewBGPStatusWriter(k8s.Client(cl), rec, v1beta1.Namespace, "n1", spk, nil, logr.Discard())
+	if err := status.syncSessions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Get(ctx, client.ObjectKeyFromObject(old), &v1beta1.BGPSessionStatus{}); err != nil {
+		t.Errorf("the last run's BGPSessionStatus after a sync before the first pass: %v", err)
+	}
+}

@@ -233,6 +233,11 @@ func (w *BGPStatusWriter) syncSessions(ctx context.Context) error {
 	w.mu.Lock()
 	peers := w.peers
 	w.mu.Unlock()
+	if peers == nil {
+		// Before the first pass the peers are not known, not none: the
+		// objects of the last run stay until then.
+		return nil
+	}
 	states := map[string]bgp.SessionState{}
 	for _, s := range w.Sessions.Sessions() {
 		states[s.Peer] = s
