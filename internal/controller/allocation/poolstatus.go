@@ -29,9 +29,8 @@ type PoolStatusWriter struct {
 	State     *State
 	Interval  time.Duration
 
-	notify  chan struct{}
-	written map[string]v1beta1.IPAddressPoolStatus
-	known   map[string]bool
+	notify chan struct{}
+	known  map[string]bool
 }
 
 var _ manager.LeaderElectionRunnable = (*PoolStatusWriter)(nil)
@@ -42,7 +41,6 @@ func NewPoolStatusWriter(c client.Client, ns string, m *metrics.Controller, log 
 		Client: c, Namespace: ns, Metrics: m, Log: log, State: s,
 		Interval: 500 * time.Millisecond,
 		notify:   make(chan struct{}, 1),
-		written:  map[string]v1beta1.IPAddressPoolStatus{},
 		known:    map[string]bool{},
 	}
 }
@@ -106,7 +104,6 @@ func (w *PoolStatusWriter) flush(ctx context.Context) error {
 				w.Metrics.PoolInUse.DeleteLabelValues(name, f.String())
 			}
 			delete(w.known, name)
-			delete(w.written, name)
 		}
 	}
 	var firstErr error
@@ -126,23 +123,30 @@ func (w *PoolStatusWriter) flush(ctx context.Context) error {
 			AssignedIPv4: clampInt64(v4.InUse), AvailableIPv4: clampInt64(v4.Capacity - v4.InUse),
 			AssignedIPv6: clampInt64(v6.InUse), AvailableIPv6: clampInt64(v6.Capacity - v6.InUse),
 		}
-		if prev, ok := w.written[name]; ok && prev.AssignedIPv4 == want.AssignedIPv4 && prev.AvailableIPv4 == want.AvailableIPv4 &&
-			prev.AssignedIPv6 == want.AssignedIPv6 && prev.AvailableIPv6 == want.AvailableIPv6 {
+		// Compared with the object as it is (the cache's copy), not with
+		// what was written last: a pool deleted and created again under
+		// the same name starts with empty counts.
+		pool := &v1beta1.IPAddressPool{}
+		if err := w.Client.Get(ctx, client.ObjectKey{Namespace: w.Namespace, Name: name}, pool); err != nil {
+			if client.IgnoreNotFound(err) != nil && firstErr == nil {
+				firstErr = fmt.Errorf("pool %q: %w", name, err)
+			}
+			continue
+		}
+		have := pool.Status
+		if have.AssignedIPv4 == want.AssignedIPv4 && have.AvailableIPv4 == want.AvailableIPv4 &&
+			have.AssignedIPv6 == want.AssignedIPv6 && have.AvailableIPv6 == want.AvailableIPv6 {
 			continue
 		}
 		patch, _ := json.Marshal(map[string]any{"status": map[string]any{
 			"assignedIPv4": want.AssignedIPv4, "availableIPv4": want.AvailableIPv4,
 			"assignedIPv6": want.AssignedIPv6, "availableIPv6": want.AvailableIPv6,
 		}})
-		pool := &v1beta1.IPAddressPool{}
-		pool.Namespace, pool.Name = w.Namespace, name
 		if err := w.Client.Status().Patch(ctx, pool, client.RawPatch(types.MergePatchType, patch)); err != nil {
 			if client.IgnoreNotFound(err) != nil && firstErr == nil {
 				firstErr = fmt.Errorf("pool %q: %w", name, err)
 			}
-			continue
 		}
-		w.written[name] = want
 	}
 	return firstErr
 }
