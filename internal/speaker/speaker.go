@@ -436,8 +436,10 @@ func (c *ifaceCache) resolve(spec []string) []string {
 }
 
 // linkUp reports whether an address on spec's interfaces could be
-// announced now: spec resolves to no interface (nothing to wait for), or
-// one of them has a working link. A node whose links are down is cut off:
+// announced now: one of them has a working link. A set that resolves to
+// no interface on this node (an interface it does not have, or one
+// deleted) has none: the node could not answer, so it takes nothing over
+// and the others elect among themselves. A node whose links are down is cut off:
 // what it sees die may be its own isolation, and an address it took over
 // then would carry a newer claim than the node that really has it, and
 // move to it when the link comes back (see the election's newest-claim
@@ -447,7 +449,6 @@ func (c *ifaceCache) linkUp(spec []string) bool {
 	up, ok := c.up[k]
 	if !ok {
 		names := c.resolve(spec)
-		up = len(names) == 0
 		for _, n := range names {
 			if c.ifaces.LinkUp(n) {
 				up = true

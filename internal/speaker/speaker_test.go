@@ -311,3 +311,26 @@ func TestNodeFrom(t *testing.T) {
 		}
 	}
 }
+
+// onlyEth0 has eth0 alone: other names resolve to nothing.
+type onlyEth0 struct{ staticInterfaces }
+
+func (o *onlyEth0) Resolve(wanted []string) []string {
+	if wanted == nil || slices.Contains(wanted, "eth0") {
+		return []string{"eth0"}
+	}
+	return nil
+}
+
+// An interface set that resolves to nothing on this node (an interface it
+// lacks, or one deleted) counts as without link: the node could not
+// answer there, so it must not take addresses over nor stay their owner.
+func TestLinkUpWithoutInterface(t *testing.T) {
+	c := newIfaceCache(&onlyEth0{})
+	if !c.linkUp(nil) || !c.linkUp([]string{"eth0"}) {
+		t.Error("eth0 is up, but its set is reported without link")
+	}
+	if c.linkUp([]string{"eth9"}) {
+		t.Error("a set that resolves to no interface is reported up")
+	}
+}
