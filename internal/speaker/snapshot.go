@@ -81,8 +81,14 @@ type Snapshot struct {
 // noLinkFor reports whether the interface set a node (with labels and
 // its sets without link) answers on for advs has no link.
 func noLinkFor(sets []string, advs []*model.L2Advertisement, labels map[string]string) bool {
-	return len(sets) > 0 && slices.Contains(sets, LinkSetName(interfacesFor(advs, labels)))
+	return len(sets) > 0 && (slices.Contains(sets, NoConfigSet) || slices.Contains(sets, LinkSetName(interfacesFor(advs, labels))))
 }
+
+// NoConfigSet is what a speaker without a valid configuration (started
+// while the configuration is wrong) gives as its sets without link: it
+// answers for nothing, so the others leave it out of every pool's
+// candidates. No set has this name: interface names hold no space.
+const NoConfigSet = " no configuration"
 
 // LinkSetName names an interface set: the names separated by spaces
 // (which no interface name holds: the configuration refuses them); ""

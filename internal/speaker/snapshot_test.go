@@ -164,6 +164,13 @@ func TestL2DesiredCandidates(t *testing.T) {
 			want: map[netip.Addr]string{ip1: "n2", ip2: "n2", ip6: "n2"},
 		},
 		{
+			name: "a node without a configuration is no candidate",
+			snap: Snapshot{Config: testConfig(), Nodes: nodes, Live: []string{"n1", "n2"},
+				Services: []Service{{Key: svcKey("a"), IPs: []netip.Addr{ip1, ip6}}, {Key: svcKey("b"), IPs: []netip.Addr{ip2}}},
+				NoLink:   map[string][]string{"n2": {NoConfigSet}}},
+			want: map[netip.Addr]string{ip1: "n1", ip2: "n1", ip6: "n1"},
+		},
+		{
 			name: "no link on other interfaces does not count",
 			snap: Snapshot{Config: testConfig(), Nodes: nodes, Live: []string{"n1"},
 				Services: []Service{{Key: svcKey("a"), IPs: []netip.Addr{ip1}}},

@@ -170,7 +170,15 @@ func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	if snap.Config == nil {
-		l.passed.Store(true) // nothing to announce
+		// Nothing to announce, and no address may go to this node: it
+		// could not answer for it.
+		if l.Membership != nil {
+			if !slices.Equal(snap.NoLink[l.NodeName], []string{NoConfigSet}) {
+				l.Log.Info("no valid configuration yet: this node answers for no address, and the others leave it out")
+			}
+			l.Membership.SetNoLink([]string{NoConfigSet})
+		}
+		l.passed.Store(true)
 		return 0, nil
 	}
 	if l.Membership != nil && !l.Membership.Synced() {

@@ -334,3 +334,34 @@ func TestLinkUpWithoutInterface(t *testing.T) {
 		t.Error("a set that resolves to no interface is reported up")
 	}
 }
+
+// TestNoConfigurationLeavesNodeOut: a speaker that starts while the
+// configuration is wrong (no good one yet) tells the others it answers for
+// nothing, so they leave it out; once the configuration is fixed it is a
+// candidate again.
+func TestNoConfigurationLeavesNodeOut(t *testing.T) {
+	ctx := context.Background()
+	overlap := &v1beta1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Namespace: v1beta1.Namespace, Name: "overlap"},
+		Spec: v1beta1.IPAddressPoolSpec{Addresses: []string{"172.31.255.200/32"}}}
+	loop, cl, arp, _, _ := loopFixture(t, overlap, lbService("a", "172.31.255.200"))
+	m := &fakeMembership{self: "n1", live: []string{"n1"}, known: []string{"n1"}}
+	loop.Membership = m
+	if _, err := loop.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.NoLink()["n1"]; !slices.Equal(got, []string{NoConfigSet}) {
+		t.Errorf("sets without link %q without a configuration, want %q", got, NoConfigSet)
+	}
+	if len(arp.calls) != 0 {
+		t.Errorf("answered %v without a configuration", arp.calls)
+	}
+	if err := cl.Delete(ctx, overlap); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loop.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.NoLink()["n1"]; len(got) != 0 {
+		t.Errorf("sets without link %q with a configuration, want none", got)
+	}
+}
