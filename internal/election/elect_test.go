@@ -481,3 +481,21 @@ func TestSpread(t *testing.T) {
 		})
 	}
 }
+
+// ByScore gives each IP its best-scoring candidate, ignoring empty names
+// and duplicates and whatever the order, and an IP without candidate none.
+func TestByScore(t *testing.T) {
+	ip := netip.MustParseAddr("10.0.0.1")
+	best := ""
+	for _, n := range []string{"n1", "n2", "n3"} {
+		if best == "" || Score(ip, n) > Score(ip, best) {
+			best = n
+		}
+	}
+	for _, cands := range [][]string{{"n1", "n2", "n3"}, {"n3", "", "n2", "n1", "n2"}} {
+		got := ByScore(map[netip.Addr][]string{ip: cands, netip.MustParseAddr("10.0.0.2"): {""}, netip.MustParseAddr("10.0.0.3"): nil})
+		if len(got) != 1 || got[ip] != best {
+			t.Errorf("ByScore with %q = %v, want only %s: %s", cands, got, ip, best)
+		}
+	}
+}

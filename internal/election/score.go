@@ -54,3 +54,36 @@ func mix(x uint64) uint64 {
 	x ^= x >> 31
 	return x
 }
+
+// ByScore returns, for every IP of candidates with at least one candidate,
+// the candidate with the highest Score(ip, node) (equal scores: the
+// smaller name). It is the rule for speakers that share no claims
+// (memberlist off): an IP moves only when its candidates change, and IPs
+// spread evenly over their candidates only on average. Duplicates and
+// empty names are ignored.
+func ByScore(candidates map[netip.Addr][]string) map[netip.Addr]string {
+	out := make(map[netip.Addr]string, len(candidates))
+	keys := map[string]uint64{}
+	for ip, cands := range candidates {
+		ak := addrKey(ip.WithZone(""))
+		best, bestScore := "", uint64(0)
+		for _, n := range cands {
+			if n == "" {
+				continue
+			}
+			k, ok := keys[n]
+			if !ok {
+				k = nodeKey(n)
+				keys[n] = k
+			}
+			sc := combine(ak, k)
+			if best == "" || sc > bestScore || (sc == bestScore && n < best) {
+				best, bestScore = n, sc
+			}
+		}
+		if best != "" {
+			out[ip] = best
+		}
+	}
+	return out
+}

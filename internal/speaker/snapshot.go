@@ -188,11 +188,6 @@ func L2Desired(s Snapshot) map[netip.Addr]L2Announcement {
 		return pi
 	}
 
-	type ipInfo struct {
-		pool     *model.Pool
-		services []model.ServiceKey
-		cands    []string // sorted; shared between IPs, never modified
-	}
 	byIP := make(map[netip.Addr]*ipInfo, len(s.Services))
 	for _, svc := range s.Services {
 		for _, ip := range svc.IPs {
@@ -231,11 +226,61 @@ func L2Desired(s Snapshot) map[netip.Addr]L2Announcement {
 		}
 	}
 
+	// The addresses of one Service (both families of a dual-stack one,
+	// and through a shared address those of the Services sharing it) go
+	// to one node: the group's first address is elected, among the
+	// candidates of all of them, and the others follow it. A group whose
+	// addresses have no candidate in common is elected address by address.
+	groups := l2Groups(s.Services, byIP)
 	in := election.Input{Candidates: make(map[netip.Addr][]string, len(byIP)), Claims: s.Claims}
+	follows := map[netip.Addr]netip.Addr{}
 	for ip, info := range byIP {
-		in.Candidates[ip] = info.cands
+		g := groups[ip]
+		if len(g) < 2 {
+			in.Candidates[ip] = info.cands
+			continue
+		}
+		if ip != g[0] {
+			follows[ip] = g[0]
+			continue
+		}
+		common := info.cands
+		for _, other := range g[1:] {
+			common = intersectSorted(common, byIP[other].cands)
+		}
+		if len(common) == 0 {
+			for _, a := range g {
+				in.Candidates[a] = byIP[a].cands
+				delete(follows, a)
+			}
+			continue
+		}
+		in.Candidates[ip] = common
 	}
-	owners := election.Elect(in)
+	for ip, lead := range follows {
+		if _, alone := in.Candidates[ip]; alone {
+			delete(follows, ip) // its group is elected address by address
+			continue
+		}
+		if _, ok := in.Candidates[lead]; !ok {
+			in.Candidates[ip] = byIP[ip].cands
+			delete(follows, ip)
+		}
+	}
+	var owners map[netip.Addr]string
+	if s.Live == nil {
+		// Without memberlist there are no claims to keep owners where
+		// they are: each address goes to its best-scoring candidate, so
+		// it moves only when its candidates change.
+		owners = election.ByScore(in.Candidates)
+	} else {
+		owners = election.Elect(in)
+	}
+	for ip, lead := range follows {
+		if o, ok := owners[lead]; ok {
+			owners[ip] = o
+		}
+	}
 
 	type ifKey struct{ pool, owner string }
 	ifs := map[ifKey][]string{}
@@ -263,6 +308,75 @@ func L2Desired(s Snapshot) map[netip.Addr]L2Announcement {
 			Services:   svcs,
 			Pool:       info.pool.Name,
 			Interfaces: iface,
+		}
+	}
+	return out
+}
+
+// ipInfo is an address of L2Desired: its pool, Services and candidates.
+type ipInfo struct {
+	pool     *model.Pool
+	services []model.ServiceKey
+	cands    []string // sorted; shared between IPs, never modified
+}
+
+// l2Groups groups the addresses of byIP that one Service holds together
+// (linked through shared addresses too): each address of a group of two
+// or more maps to the group, sorted (netip.Addr.Compare, so IPv4 first).
+func l2Groups(services []Service, byIP map[netip.Addr]*ipInfo) map[netip.Addr][]netip.Addr {
+	parent := map[netip.Addr]netip.Addr{}
+	var find func(netip.Addr) netip.Addr
+	find = func(a netip.Addr) netip.Addr {
+		p, ok := parent[a]
+		if !ok || p == a {
+			return a
+		}
+		r := find(p)
+		parent[a] = r
+		return r
+	}
+	for _, svc := range services {
+		var first netip.Addr
+		for _, ip := range svc.IPs {
+			if _, ok := byIP[ip]; !ok {
+				continue
+			}
+			if !first.IsValid() {
+				first = ip
+				continue
+			}
+			if a, b := find(first), find(ip); a != b {
+				parent[b] = a
+			}
+		}
+	}
+	if len(parent) == 0 {
+		return nil
+	}
+	members := map[netip.Addr][]netip.Addr{}
+	for ip := range parent {
+		r := find(ip)
+		members[r] = append(members[r], ip)
+	}
+	out := map[netip.Addr][]netip.Addr{}
+	for r, m := range members {
+		if !slices.Contains(m, r) {
+			m = append(m, r)
+		}
+		slices.SortFunc(m, netip.Addr.Compare)
+		for _, ip := range m {
+			out[ip] = m
+		}
+	}
+	return out
+}
+
+// intersectSorted returns the names in both sorted lists.
+func intersectSorted(a, b []string) []string {
+	out := make([]string, 0, min(len(a), len(b)))
+	for _, n := range a {
+		if _, ok := slices.BinarySearch(b, n); ok {
+			out = append(out, n)
 		}
 	}
 	return out

@@ -286,6 +286,64 @@ func TestL2DesiredSpread(t *testing.T) {
 	}
 }
 
+// The addresses of one Service go to one node: both families of a
+// dual-stack Service, and through a shared address the other Service's.
+func TestL2DesiredOneNodePerService(t *testing.T) {
+	nodes := readyNodes("n1", "n2", "n3")
+	for _, live := range [][]string{{"n1", "n2", "n3"}, nil} {
+		var svcs []Service
+		for i := range 20 {
+			v4 := netip.AddrFrom4([4]byte{172, 31, 255, byte(200 + i)})
+			v6 := netip.MustParseAddr(fmt.Sprintf("fd00:31::%d", 200+i))
+			svcs = append(svcs, Service{Key: svcKey(fmt.Sprintf("s%d", i)), IPs: []netip.Addr{v4, v6}})
+		}
+		// t shares s0's IPv6 address and has an IPv4 address of its own.
+		svcs = append(svcs, Service{Key: svcKey("t"), IPs: []netip.Addr{netip.MustParseAddr("172.31.255.240"), netip.MustParseAddr("fd00:31::200")}})
+		got := owners(L2Desired(Snapshot{Config: testConfig(), Nodes: nodes, Live: live, Services: svcs}))
+		for _, svc := range svcs {
+			if a, b := got[svc.IPs[0]], got[svc.IPs[1]]; a == "" || a != b {
+				t.Errorf("live %v: %s's addresses go to %q and %q, want one node", live, svc.Key, a, b)
+			}
+		}
+		load := map[string]int{}
+		for _, svc := range svcs[:20] {
+			load[got[svc.IPs[0]]]++
+		}
+		if len(load) < 2 {
+			t.Errorf("live %v: 20 dual-stack Services all on %v", live, load)
+		}
+	}
+}
+
+// Without memberlist (no claims) a new Service moves no other Service's
+// address: each address goes to its best-scoring candidate.
+func TestL2DesiredWithoutMembershipStable(t *testing.T) {
+	nodes := readyNodes("n1", "n2", "n3")
+	var svcs []Service
+	for i := range 30 {
+		svcs = append(svcs, Service{Key: svcKey(fmt.Sprintf("s%d", i)), IPs: []netip.Addr{netip.AddrFrom4([4]byte{172, 31, 255, byte(211 + i)})}})
+	}
+	before := owners(L2Desired(Snapshot{Config: testConfig(), Nodes: nodes, Services: svcs}))
+	svcs = append(svcs, Service{Key: svcKey("new"), IPs: []netip.Addr{netip.MustParseAddr("172.31.255.200")}})
+	after := owners(L2Desired(Snapshot{Config: testConfig(), Nodes: nodes, Services: svcs}))
+	moved := 0
+	for ip, o := range before {
+		if after[ip] != o {
+			moved++
+		}
+	}
+	if moved != 0 {
+		t.Errorf("a new Service moved %d of 30 addresses", moved)
+	}
+	load := map[string]int{}
+	for _, o := range after {
+		load[o]++
+	}
+	if len(load) != 3 {
+		t.Errorf("31 addresses over 3 nodes: %v", load)
+	}
+}
+
 // l2DesiredReference is L2Desired as first written: a candidate map per
 // Service and IP. The optimised L2Desired must agree with it.
 func l2DesiredReference(s Snapshot) map[netip.Addr]L2Announcement {
@@ -338,7 +396,7 @@ func l2DesiredReference(s Snapshot) map[netip.Addr]L2Announcement {
 				if !anyAdvSelects(advs, n.Labels) {
 					continue
 				}
-				if slices.Contains(s.NoLink[name], LinkSetName(interfacesFor(advs, n.Labels))) {
+				if slices.Contains(s.NoLink[name], NoConfigSet) || slices.Contains(s.NoLink[name], LinkSetName(interfacesFor(advs, n.Labels))) {
 					continue
 				}
 				cands[name] = true
@@ -355,16 +413,93 @@ func l2DesiredReference(s Snapshot) map[netip.Addr]L2Announcement {
 		}
 	}
 
-	in := election.Input{Candidates: map[netip.Addr][]string{}, Claims: s.Claims}
-	for ip, info := range byIP {
-		list := make([]string, 0, len(info.cands))
-		for n := range info.cands {
+	// Groups: addresses one Service holds together, merged until stable.
+	group := map[netip.Addr]int{}
+	for ip := range byIP {
+		group[ip] = len(group)
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, svc := range s.Services {
+			var g []int
+			for _, ip := range svc.IPs {
+				if id, ok := group[ip]; ok {
+					g = append(g, id)
+				}
+			}
+			for _, id := range g[min(1, len(g)):] {
+				if id == g[0] {
+					continue
+				}
+				for ip, other := range group {
+					if other == id {
+						group[ip] = g[0]
+					}
+				}
+				changed = true
+			}
+		}
+	}
+	members := map[int][]netip.Addr{}
+	for ip, id := range group {
+		members[id] = append(members[id], ip)
+	}
+	sorted := func(set map[string]bool) []string {
+		list := make([]string, 0, len(set))
+		for n := range set {
 			list = append(list, n)
 		}
 		sort.Strings(list)
-		in.Candidates[ip] = list
+		return list
 	}
-	owners := election.Elect(in)
+	in := election.Input{Candidates: map[netip.Addr][]string{}, Claims: s.Claims}
+	lead := map[netip.Addr]netip.Addr{}
+	for _, m := range members {
+		slices.SortFunc(m, netip.Addr.Compare)
+		common := map[string]bool{}
+		for n := range byIP[m[0]].cands {
+			common[n] = true
+		}
+		for _, ip := range m[1:] {
+			for n := range common {
+				if !byIP[ip].cands[n] {
+					delete(common, n)
+				}
+			}
+		}
+		if len(m) == 1 || len(common) == 0 {
+			for _, ip := range m {
+				in.Candidates[ip] = sorted(byIP[ip].cands)
+			}
+			continue
+		}
+		in.Candidates[m[0]] = sorted(common)
+		for _, ip := range m[1:] {
+			lead[ip] = m[0]
+		}
+	}
+	var owners map[netip.Addr]string
+	if s.Live == nil {
+		owners = map[netip.Addr]string{}
+		for ip, cands := range in.Candidates {
+			best := ""
+			for _, n := range cands {
+				if best == "" || election.Score(ip, n) > election.Score(ip, best) {
+					best = n
+				}
+			}
+			if best != "" {
+				owners[ip] = best
+			}
+		}
+	} else {
+		owners = election.Elect(in)
+	}
+	for ip, l := range lead {
+		if o, ok := owners[l]; ok {
+			owners[ip] = o
+		}
+	}
 
 	out := make(map[netip.Addr]L2Announcement, len(owners))
 	for ip, owner := range owners {
