@@ -38,6 +38,7 @@ func setupBGP(api kube.Client, c *kube.Cache, rec kube.EventRecorder, inf *infor
 	status := NewBGPStatusWriter(cachedClient{Reader: c, Writer: api}, rec, opts.Namespace, opts.NodeName,
 		spk, metrics.NewBGP(reg), log.WithName("bgp-status"))
 	status.BFD = bfdMgr
+	status.Owner = inf.nodeOwner(opts.NodeName)
 	loop := &BGPLoop{
 		BFD:          bfdMgr,
 		Client:       c,

@@ -57,6 +57,9 @@ type BGPStatusWriter struct {
 	BFD     interface{ States() []bfd.SessionState }
 	Metrics *metrics.BGP // nil: none
 	Log     logr.Logger
+	// Owner returns the owner reference to this node's Node, nil while it
+	// is not known.
+	Owner func() *metav1.OwnerReference
 
 	// RouteRefresh is how long a change of routes alone (prefix counts)
 	// may wait before the sessions' statuses and metrics show it;
@@ -284,6 +287,7 @@ func (w *BGPStatusWriter) syncSessions(ctx context.Context) error {
 	}
 	var firstErr error
 	keep := map[string]bool{}
+	owner := ownerOf(w.Owner)
 	for name, pv := range peers {
 		st, ok := states[name]
 		if !ok {
@@ -302,13 +306,13 @@ func (w *BGPStatusWriter) syncSessions(ctx context.Context) error {
 		objName := BGPSessionStatusName(w.NodeName, name)
 		keep[objName] = true
 		fresh := func() *v1beta1.BGPSessionStatus {
-			return &v1beta1.BGPSessionStatus{ObjectMeta: metav1.ObjectMeta{
-				Namespace: w.Namespace, Name: objName,
-				Labels: map[string]string{v1beta1.LabelNodeName: v1beta1.NodeLabelValue(w.NodeName)},
-			}}
+			return &v1beta1.BGPSessionStatus{ObjectMeta: statusMeta(w.Namespace, objName, w.NodeName, owner, model.ServiceKey{})}
 		}
 		set := func(o *v1beta1.BGPSessionStatus) { o.Status = want }
 		obj, cached := existing[objName]
+		if cached && ownerMissing(obj, owner) {
+			cached = !replaced(ctx, w.Client, obj, &firstErr)
+		}
 		if !cached {
 			obj = fresh()
 			if err := w.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -420,6 +424,7 @@ func (w *BGPStatusWriter) syncServices(ctx context.Context) error {
 	}
 	var firstErr error
 	keep := map[string]bool{}
+	owner := ownerOf(w.Owner)
 	for key, sr := range services {
 		want := v1beta1.ServiceBGPStatusStatus{Node: w.NodeName, ServiceName: key.Name, ServiceNamespace: key.Namespace, Peers: sr.Peers}
 		for _, p := range sr.Prefixes {
@@ -430,17 +435,13 @@ func (w *BGPStatusWriter) syncServices(ctx context.Context) error {
 		name := L2StatusName(w.NodeName, key)
 		keep[name] = true
 		fresh := func() *v1beta1.ServiceBGPStatus {
-			return &v1beta1.ServiceBGPStatus{ObjectMeta: metav1.ObjectMeta{
-				Namespace: w.Namespace, Name: name,
-				Labels: map[string]string{
-					v1beta1.LabelNodeName:       v1beta1.NodeLabelValue(w.NodeName),
-					v1beta1.LabelServiceNameRef: key.Name,
-					v1beta1.LabelServiceNSRef:   key.Namespace,
-				},
-			}}
+			return &v1beta1.ServiceBGPStatus{ObjectMeta: statusMeta(w.Namespace, name, w.NodeName, owner, key)}
 		}
 		set := func(o *v1beta1.ServiceBGPStatus) { o.Status = want }
 		obj, cached := existing[name]
+		if cached && ownerMissing(obj, owner) {
+			cached = !replaced(ctx, w.Client, obj, &firstErr)
+		}
 		if !cached {
 			obj = fresh()
 			if err := w.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {

@@ -179,6 +179,7 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		return err
 	}
 	status := NewStatusWriter(cachedClient{Reader: c, Writer: api}, opts.Namespace, opts.NodeName, log.WithName("status"))
+	status.Owner = informers.nodeOwner(opts.NodeName)
 	loop = &L2Loop{
 		Client:       c,
 		Recorder:     recorder,
@@ -603,4 +604,17 @@ func runMembership(ctx context.Context, c *kube.Cache, m *memberlist.Membership,
 // announce; so no request finds nobody answering.
 func waitHandover(d time.Duration) {
 	time.Sleep(d)
+}
+
+// nodeOwner returns a function giving the owner reference to node's Node
+// from the cache, nil while the cache does not have it.
+func (s *informerSet) nodeOwner(node string) func() *metav1.OwnerReference {
+	return func() *metav1.OwnerReference {
+		obj, ok, err := s.nodes.Store().GetByKey(node)
+		n, isNode := obj.(*corev1.Node)
+		if err != nil || !ok || !isNode || n.UID == "" {
+			return nil
+		}
+		return NodeOwner(n)
+	}
 }

@@ -15,6 +15,7 @@ import (
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -37,6 +38,9 @@ type StatusWriter struct {
 	Namespace string
 	NodeName  string
 	Log       logr.Logger
+	// Owner returns the owner reference to this node's Node, nil while it
+	// is not known (see ownerOf).
+	Owner func() *metav1.OwnerReference
 
 	mu      sync.Mutex
 	desired map[model.ServiceKey]L2StatusEntry
@@ -176,6 +180,7 @@ func (w *StatusWriter) sync(ctx context.Context) error {
 			}
 		}
 	}
+	owner := ownerOf(w.Owner)
 	for key, e := range desired {
 		name := L2StatusName(w.NodeName, key)
 		want := v1beta1.ServiceL2StatusStatus{
@@ -186,17 +191,13 @@ func (w *StatusWriter) sync(ctx context.Context) error {
 			want.IPs = append(want.IPs, ip.String())
 		}
 		fresh := func() *v1beta1.ServiceL2Status {
-			return &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{
-				Namespace: w.Namespace, Name: name,
-				Labels: map[string]string{
-					v1beta1.LabelNodeName:       v1beta1.NodeLabelValue(w.NodeName),
-					v1beta1.LabelServiceNameRef: key.Name,
-					v1beta1.LabelServiceNSRef:   key.Namespace,
-				},
-			}}
+			return &v1beta1.ServiceL2Status{ObjectMeta: statusMeta(w.Namespace, name, w.NodeName, owner, key)}
 		}
 		set := func(o *v1beta1.ServiceL2Status) { o.Status = want }
 		obj, cached := existing[name]
+		if cached && ownerMissing(obj, owner) {
+			cached = !replaced(ctx, w.Client, obj, &firstErr)
+		}
 		if !cached {
 			if stale() {
 				return errNewerDesired
@@ -224,6 +225,60 @@ func (w *StatusWriter) sync(ctx context.Context) error {
 		}
 	}
 	return firstErr
+}
+
+// ownerOf calls owner, if set.
+func ownerOf(owner func() *metav1.OwnerReference) *metav1.OwnerReference {
+	if owner == nil {
+		return nil
+	}
+	return owner()
+}
+
+// NodeOwner is the owner reference a node's status objects carry to its
+// Node, so that the API server's garbage collector deletes them with the
+// Node (a node removed from the cluster leaves none behind).
+func NodeOwner(n *corev1.Node) *metav1.OwnerReference {
+	return &metav1.OwnerReference{APIVersion: "v1", Kind: "Node", Name: n.Name, UID: n.UID}
+}
+
+// statusMeta is the metadata of a status object of node: its label, the
+// Service's labels when key is set, and owner when known.
+func statusMeta(ns, name, node string, owner *metav1.OwnerReference, key model.ServiceKey) metav1.ObjectMeta {
+	m := metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{v1beta1.LabelNodeName: v1beta1.NodeLabelValue(node)}}
+	if key.Name != "" {
+		m.Labels[v1beta1.LabelServiceNameRef] = key.Name
+		m.Labels[v1beta1.LabelServiceNSRef] = key.Namespace
+	}
+	if owner != nil {
+		m.OwnerReferences = []metav1.OwnerReference{*owner}
+	}
+	return m
+}
+
+// ownerMissing reports whether obj lacks owner (a known Node): an object
+// written before its Node was known, or by an older version.
+func ownerMissing(obj metav1.Object, owner *metav1.OwnerReference) bool {
+	if owner == nil {
+		return false
+	}
+	for _, r := range obj.GetOwnerReferences() {
+		if r.UID == owner.UID {
+			return false
+		}
+	}
+	return true
+}
+
+// replaced deletes obj, which lacks its owner reference, so that it is
+// created again with it (a status object's metadata cannot be patched
+// through its status). It reports whether obj is gone.
+func replaced(ctx context.Context, c kube.Writer, obj kube.Object, firstErr *error) bool {
+	if err := c.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+		*firstErr = keepFirst(*firstErr, err)
+		return false
+	}
+	return true
 }
 
 // patchStatus writes to the status subresource of orig, as a merge

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
@@ -248,5 +249,39 @@ func TestInformersForLongNodeName(t *testing.T) {
 	long := strings.Repeat("worker-0001.rack-17.", 5) + "internal"
 	if _, err := newInformers(api, Options{Namespace: v1beta1.Namespace, NodeName: long}, servicereq.Class{}); err != nil {
 		t.Errorf("informers for node %q: %v", long, err)
+	}
+}
+
+// Status objects carry an owner reference to their node's Node, so the
+// garbage collector deletes them with it; one written without it (before
+// the Node was known, or by an older version) is written again with it.
+func TestStatusOwnedByNode(t *testing.T) {
+	ctx := context.Background()
+	old := &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{Namespace: v1beta1.Namespace,
+		Name: L2StatusName("n1", svcKey("a")), Labels: map[string]string{v1beta1.LabelNodeName: "n1"}},
+		Status: v1beta1.ServiceL2StatusStatus{Node: "n1", ServiceName: "a", ServiceNamespace: "default", IPs: []string{"172.31.255.200"}, Interfaces: []string{"eth0"}}}
+	c := statusClient(t, interceptor.Funcs{}, old)
+	w := NewStatusWriter(k8s.Client(c), v1beta1.Namespace, "n1", logr.Discard())
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", UID: "uid-n1"}}
+	w.Owner = func() *metav1.OwnerReference { return NodeOwner(node) }
+	w.Set(map[model.ServiceKey]L2StatusEntry{svcKey("a"): entry("172.31.255.200"), svcKey("b"): entry("172.31.255.201")})
+	if err := w.sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var list v1beta1.ServiceL2StatusList
+	if err := c.List(ctx, &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Items) != 2 {
+		t.Fatalf("%d status objects, want 2", len(list.Items))
+	}
+	for _, o := range list.Items {
+		refs := o.OwnerReferences
+		if len(refs) != 1 || refs[0].Kind != "Node" || refs[0].Name != "n1" || refs[0].UID != "uid-n1" || refs[0].APIVersion != "v1" {
+			t.Errorf("%s: owner references %+v, want the Node n1", o.Name, refs)
+		}
+		if o.Status.ServiceName == "" || len(o.Status.IPs) != 1 {
+			t.Errorf("%s: status %+v", o.Name, o.Status)
+		}
 	}
 }
