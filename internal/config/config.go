@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -277,13 +278,21 @@ func collect[T any, PT interface {
 	list = unique
 
 	byName := map[string]*object{}
+	crdByName := map[string]*T{}
 	for _, e := range list {
 		byName[e.meta.GetName()] = e.object
+		crdByName[e.meta.GetName()] = e.obj
 	}
 	for i := range fromCM {
 		o := PT(&fromCM[i])
 		e := entry[T]{obj: &fromCM[i], object: &object{kind: kind, meta: o, cm: true}}
 		if prev, dup := byName[o.GetName()]; dup {
+			if crd, ok := crdByName[o.GetName()]; ok && !prev.cm && sameSpec(crd, &fromCM[i]) {
+				// The object converted from this ConfigMap entry
+				// (convert-configmap): it takes the entry's place, so
+				// the ConfigMap can go without a gap.
+				continue
+			}
 			if prev.cm {
 				b.add(e.object, "metadata.name", "%q is also the name of %s", o.GetName(), b.describe(prev))
 			} else {
@@ -299,6 +308,29 @@ func collect[T any, PT interface {
 	}
 	sortEntries(list)
 	return list
+}
+
+// sameSpec reports whether two configuration objects have the same spec.
+func sameSpec(a, b any) bool {
+	spec := func(o any) any {
+		switch o := o.(type) {
+		case *v1beta1.IPAddressPool:
+			return o.Spec
+		case *v1beta1.L2Advertisement:
+			return o.Spec
+		case *v1beta1.BGPAdvertisement:
+			return o.Spec
+		case *v1beta1.BGPPeer:
+			return o.Spec
+		case *v1beta1.Community:
+			return o.Spec
+		case *v1beta1.BFDProfile:
+			return o.Spec
+		}
+		return nil
+	}
+	sa, sb := spec(a), spec(b)
+	return sa != nil && equality.Semantic.DeepEqual(sa, sb)
 }
 
 // sortEntries sorts by name, then by content so that even duplicates sort

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/herald-lb/herald/api/v1beta1"
+	"github.com/herald-lb/herald/internal/config/legacy"
+	"github.com/herald-lb/herald/internal/model"
 )
 
 // buildErrors runs Build and returns its error lines, failing the test if
@@ -517,7 +521,7 @@ address-pools:
 			`ConfigMap herald-system/herald-config: address-pools[0].addresses[0]: "10.0.0.0/24" overlaps "10.0.0.128/25" of pool "crd"`,
 			`IPAddressPool "crd": spec.addresses[0]: "10.0.0.128/25" overlaps "10.0.0.0/24" of pool "cm"`}},
 		{"pool defined twice", Resources{
-			Pools:     []v1beta1.IPAddressPool{pool("gold", "10.0.0.0/24")},
+			Pools:     []v1beta1.IPAddressPool{pool("gold", "10.0.0.0/25")},
 			ConfigMap: cm("address-pools:\n- name: gold\n  protocol: layer2\n  addresses: [10.0.0.0/24]\n"),
 		}, []string{
 			`IPAddressPool "gold": metadata.name: defined both as an IPAddressPool and in ConfigMap herald-system/herald-config`}},
@@ -649,4 +653,64 @@ func TestPeerTimers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The objects convert-configmap makes of a ConfigMap take the place of
+// its entries while both exist, so the ConfigMap can be deleted after
+// they are applied without a moment without configuration.
+func TestBuildConvertedNextToConfigMap(t *testing.T) {
+	data, err := os.ReadFile("legacy/testdata/full.configmap.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := legacy.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := f.Resources(testNS)
+	objs := Resources{Pools: o.Pools, L2Advs: o.L2Advs, BGPAdvs: o.BGPAdvs, Peers: o.Peers, Communities: o.Communities, BFDProfiles: o.BFDProfiles}
+	for _, m := range objectMetas(&objs) {
+		m.Annotations = nil // as applied from convert-configmap's output
+	}
+	cmOnly, err := Build(Resources{ConfigMap: &LegacyData{Namespace: testNS, Name: "herald-config", Data: string(data)}}, Options{Namespace: testNS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs.ConfigMap = &LegacyData{Namespace: testNS, Name: "herald-config", Data: string(data)}
+	both, err := Build(objs, Options{Namespace: testNS})
+	if err != nil {
+		t.Fatalf("the converted objects next to their ConfigMap: %v", err)
+	}
+	if !slices.Equal(cmOnly.PoolOrder, both.PoolOrder) || len(cmOnly.Peers) != len(both.Peers) || len(cmOnly.BGPAdvs) != len(both.BGPAdvs) || len(cmOnly.L2Advs) != len(both.L2Advs) {
+		t.Errorf("configuration differs: pools %v / %v, %d / %d peers, %d / %d BGP and %d / %d L2 advertisements",
+			cmOnly.PoolOrder, both.PoolOrder, len(cmOnly.Peers), len(both.Peers), len(cmOnly.BGPAdvs), len(both.BGPAdvs), len(cmOnly.L2Advs), len(both.L2Advs))
+	}
+	for _, p := range both.Pools {
+		if p.Source == model.SourceConfigMap {
+			t.Errorf("pool %s still from the ConfigMap, want the object", p.Name)
+		}
+	}
+}
+
+func objectMetas(r *Resources) []*metav1.ObjectMeta {
+	var out []*metav1.ObjectMeta
+	for i := range r.Pools {
+		out = append(out, &r.Pools[i].ObjectMeta)
+	}
+	for i := range r.L2Advs {
+		out = append(out, &r.L2Advs[i].ObjectMeta)
+	}
+	for i := range r.BGPAdvs {
+		out = append(out, &r.BGPAdvs[i].ObjectMeta)
+	}
+	for i := range r.Peers {
+		out = append(out, &r.Peers[i].ObjectMeta)
+	}
+	for i := range r.Communities {
+		out = append(out, &r.Communities[i].ObjectMeta)
+	}
+	for i := range r.BFDProfiles {
+		out = append(out, &r.BFDProfiles[i].ObjectMeta)
+	}
+	return out
 }
