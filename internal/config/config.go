@@ -312,25 +312,29 @@ func collect[T any, PT interface {
 
 // sameSpec reports whether two configuration objects have the same spec.
 func sameSpec(a, b any) bool {
-	spec := func(o any) any {
-		switch o := o.(type) {
-		case *v1beta1.IPAddressPool:
-			return o.Spec
-		case *v1beta1.L2Advertisement:
-			return o.Spec
-		case *v1beta1.BGPAdvertisement:
-			return o.Spec
-		case *v1beta1.BGPPeer:
-			return o.Spec
-		case *v1beta1.Community:
-			return o.Spec
-		case *v1beta1.BFDProfile:
-			return o.Spec
-		}
-		return nil
+	sa := SpecOf(a)
+	return sa != nil && equality.Semantic.DeepEqual(sa, SpecOf(b))
+}
+
+// SpecOf returns the spec of a configuration object (a pointer to one of
+// the six kinds), nil for anything else: with the labels, all that the
+// configuration reads of an object.
+func SpecOf(obj any) any {
+	switch o := obj.(type) {
+	case *v1beta1.IPAddressPool:
+		return o.Spec
+	case *v1beta1.L2Advertisement:
+		return o.Spec
+	case *v1beta1.BGPAdvertisement:
+		return o.Spec
+	case *v1beta1.BGPPeer:
+		return o.Spec
+	case *v1beta1.Community:
+		return o.Spec
+	case *v1beta1.BFDProfile:
+		return o.Spec
 	}
-	sa, sb := spec(a), spec(b)
-	return sa != nil && equality.Semantic.DeepEqual(sa, sb)
+	return nil
 }
 
 // sortEntries sorts by name, then by content so that even duplicates sort

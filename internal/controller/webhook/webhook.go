@@ -141,21 +141,10 @@ func denied(msg string) admission.Response {
 }
 
 // specOf returns the part of a configuration object the validation reads,
-// besides labels.
+// besides labels: its spec (the whole object for any other kind).
 func specOf(obj runtime.Object) any {
-	switch o := obj.(type) {
-	case *v1beta1.IPAddressPool:
-		return o.Spec
-	case *v1beta1.L2Advertisement:
-		return o.Spec
-	case *v1beta1.BGPAdvertisement:
-		return o.Spec
-	case *v1beta1.BGPPeer:
-		return o.Spec
-	case *v1beta1.Community:
-		return o.Spec
-	case *v1beta1.BFDProfile:
-		return o.Spec
+	if spec := config.SpecOf(obj); spec != nil {
+		return spec
 	}
 	return obj
 }
