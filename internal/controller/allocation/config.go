@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -41,6 +42,11 @@ type ConfigReconciler struct {
 	// Services is the Service reconciler, whose queue receives the
 	// Services to revisit after a change.
 	Services *ServiceReconciler
+
+	// cmReported are the ConfigMap's errors last sent as events (one
+	// reconcile runs at a time: the single key), so an unchanged error is
+	// not sent again on every pass.
+	cmReported string
 }
 
 var _ reconcile.Reconciler = (*ConfigReconciler)(nil)
@@ -135,13 +141,20 @@ func (r *ConfigReconciler) report(ctx context.Context, res config.Resources, err
 	}
 	// Errors in objects converted from the ConfigMap, or not tied to any
 	// object, are reported on the ConfigMap.
-	if res.ConfigMap != nil {
+	if res.ConfigMap == nil {
+		r.cmReported = ""
+	} else {
 		var msgs []string
 		for _, e := range errs {
 			if e.Kind == config.KindConfigMap {
 				msgs = append(msgs, e.Error())
 			}
 		}
+		reported := strings.Join(msgs, "\n")
+		if reported == r.cmReported {
+			msgs = nil
+		}
+		r.cmReported = reported
 		if len(msgs) > 0 {
 			cm := &corev1.ConfigMap{}
 			cm.Namespace, cm.Name = res.ConfigMap.Namespace, res.ConfigMap.Name
