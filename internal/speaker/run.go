@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -155,6 +156,25 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	l2m := metrics.NewL2(reg)
 	recorder := kube.NewEvents(api, "herald-speaker", opts.NodeName)
 
+	// The health server answers from the start: the speaker may wait for
+	// the memberlist Secret (written by the controller's leader) for a
+	// while, and a liveness probe that found no server would kill it.
+	// Until the loops are built it is alive and not ready.
+	var readiness atomic.Pointer[Readiness]
+	healthErr := make(chan error, 1)
+	hctx, stopHealth := context.WithCancel(context.Background())
+	defer stopHealth()
+	if opts.HealthAddr != "0" && opts.HealthAddr != "" {
+		go func() {
+			healthErr <- metrics.ServeHealth(hctx, opts.HealthAddr, func() (bool, string) {
+				if r := readiness.Load(); r != nil {
+					return r.Check()
+				}
+				return false, "starting: waiting for the caches and the memberlist secret"
+			})
+		}()
+	}
+
 	class := servicereq.Class{Name: opts.LBClass, Only: opts.LBClassOnly}
 	informers, err := newInformers(api, opts, class)
 	if err != nil {
@@ -289,8 +309,16 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 		g.run("metrics", func() error { return (&metrics.Server{Addr: opts.MetricsAddr, Registry: reg}).Start(mctx) })
 	}
 	if opts.HealthAddr != "0" && opts.HealthAddr != "" {
-		ready := &Readiness{Start: start, BGPWait: opts.ReadyBGPWait, L2Passed: loop.Passed, BGPSessions: bgpStatus.Waiting}
-		g.run("health", func() error { return metrics.ServeHealth(mctx, opts.HealthAddr, ready.Check) })
+		readiness.Store(&Readiness{Start: start, BGPWait: opts.ReadyBGPWait, L2Passed: loop.Passed, BGPSessions: bgpStatus.Waiting})
+		g.run("health", func() error {
+			select {
+			case err := <-healthErr:
+				return err
+			case <-mctx.Done():
+				stopHealth()
+				return <-healthErr
+			}
+		})
 	}
 	bgpCtx, stopBGP := context.WithCancel(ctx)
 	defer stopBGP()
