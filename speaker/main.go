@@ -30,6 +30,8 @@ func main() {
 	fs.StringVar(&opts.Namespace, "namespace", opts.Namespace, "namespace of Herald's configuration")
 	fs.StringVar(&opts.LBClass, "lb-class", opts.LBClass, "loadBalancerClass Herald answers to, besides Services with no class")
 	fs.BoolVar(&opts.LBClassOnly, "lb-class-only", opts.LBClassOnly, "serve only Services whose class is --lb-class")
+	fs.BoolVar(&opts.IgnoreExcludeLB, "ignore-exclude-lb", opts.IgnoreExcludeLB,
+		"announce from nodes labelled node.kubernetes.io/exclude-from-external-load-balancers too (kubeadm labels control-plane nodes so)")
 	fs.BoolVar(&opts.Memberlist, "memberlist", opts.Memberlist, "agree on owners over memberlist (off: Node readiness decides liveness)")
 	fs.StringVar(&opts.MemberlistBind, "memberlist-bind", opts.MemberlistBind, "memberlist listen address ip:port")
 	join := fs.String("memberlist-join", "", "extra memberlist seeds, comma-separated ip:port (Node addresses are joined anyway)")

@@ -36,11 +36,14 @@ var _ BGPSpeaker = (*bgp.Speaker)(nil)
 // a single key: every change recomputes the whole set, and the speaker
 // applies only the difference.
 type BGPLoop struct {
-	Client    kube.Reader
-	Namespace string
-	NodeName  string
-	Class     servicereq.Class
-	Speaker   BGPSpeaker
+	// IgnoreExcludeLB: nodes with the exclude-from-external-load-balancers
+	// label announce too (--ignore-exclude-lb).
+	IgnoreExcludeLB bool
+	Client          kube.Reader
+	Namespace       string
+	NodeName        string
+	Class           servicereq.Class
+	Speaker         BGPSpeaker
 	// BFD runs the sessions of peers with a BFDProfile (nil: none).
 	BFD    BFDSessions
 	Status *BGPStatusWriter // nil: no status objects
@@ -243,7 +246,7 @@ func (l *BGPLoop) readNodes(ctx context.Context, in *BGPInput) error {
 	in.Nodes = make(map[string]Node, len(nodes.Items))
 	for i := range nodes.Items {
 		n := &nodes.Items[i]
-		in.Nodes[n.Name] = nodeFrom(n)
+		in.Nodes[n.Name] = nodeFrom(n, l.IgnoreExcludeLB)
 		if n.Name != l.NodeName {
 			continue
 		}

@@ -29,7 +29,7 @@ func setupBGP(api kube.Client, c *kube.Cache, rec kube.EventRecorder, inf *infor
 		if err != nil || !ok || !isNode {
 			return true
 		}
-		own := nodeFrom(n)
+		own := nodeFrom(n, opts.IgnoreExcludeLB)
 		return !KeepsRoutesOnShutdown(&own)
 	}
 	spk := bgp.New(bgp.Options{Log: log.WithName("bgp"), ListenPort: opts.BGPListenPort, CloseAll: closeAll})
@@ -40,15 +40,16 @@ func setupBGP(api kube.Client, c *kube.Cache, rec kube.EventRecorder, inf *infor
 	status.BFD = bfdMgr
 	status.Owner = inf.nodeOwner(opts.NodeName)
 	loop := &BGPLoop{
-		BFD:          bfdMgr,
-		Client:       c,
-		Namespace:    opts.Namespace,
-		NodeName:     opts.NodeName,
-		Class:        servicereq.Class{Name: opts.LBClass, Only: opts.LBClassOnly},
-		Speaker:      spk,
-		Status:       status,
-		Log:          log.WithName("bgp"),
-		ServiceStore: inf.services.Store(),
+		IgnoreExcludeLB: opts.IgnoreExcludeLB,
+		BFD:             bfdMgr,
+		Client:          c,
+		Namespace:       opts.Namespace,
+		NodeName:        opts.NodeName,
+		Class:           servicereq.Class{Name: opts.LBClass, Only: opts.LBClassOnly},
+		Speaker:         spk,
+		Status:          status,
+		Log:             log.WithName("bgp"),
+		ServiceStore:    inf.services.Store(),
 	}
 	r := newRunner(loop, log.WithName("bgp"))
 	// A change is a pass at once (a route waits for nothing) unless

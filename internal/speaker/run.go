@@ -46,6 +46,10 @@ type Options struct {
 	LBClass   string
 	// LBClassOnly: see the controller's option of the same name.
 	LBClassOnly bool
+	// IgnoreExcludeLB: nodes labelled node.kubernetes.io/exclude-from-
+	// external-load-balancers announce too (kubeadm labels control-plane
+	// nodes so; on a cluster of such nodes nothing would be announced).
+	IgnoreExcludeLB bool
 
 	// Memberlist off falls back to Node readiness for liveness.
 	Memberlist       bool
@@ -201,19 +205,20 @@ func Run(ctx context.Context, restCfg *rest.Config, opts Options, log logr.Logge
 	status := NewStatusWriter(cachedClient{Reader: c, Writer: api}, opts.Namespace, opts.NodeName, log.WithName("status"))
 	status.Owner = informers.nodeOwner(opts.NodeName)
 	loop = &L2Loop{
-		Client:       c,
-		Recorder:     recorder,
-		Namespace:    opts.Namespace,
-		NodeName:     opts.NodeName,
-		Class:        class,
-		ARP:          arpR,
-		NDP:          ndpR,
-		Interfaces:   nics,
-		Status:       status,
-		Metrics:      l2m,
-		Log:          log.WithName("l2"),
-		Hold:         hold,
-		ServiceStore: informers.services.Store(),
+		IgnoreExcludeLB: opts.IgnoreExcludeLB,
+		Client:          c,
+		Recorder:        recorder,
+		Namespace:       opts.Namespace,
+		NodeName:        opts.NodeName,
+		Class:           class,
+		ARP:             arpR,
+		NDP:             ndpR,
+		Interfaces:      nics,
+		Status:          status,
+		Metrics:         l2m,
+		Log:             log.WithName("l2"),
+		Hold:            hold,
+		ServiceStore:    informers.services.Store(),
 	}
 	l2Runner = newRunner(loop, log.WithName("l2"))
 	kernelARP := NewKernelARPCheck(KernelARPOptions{

@@ -34,6 +34,10 @@ type Node struct {
 	Leaving bool
 	// Cordoned is the Node's spec.unschedulable (kubectl cordon, drain).
 	Cordoned bool
+	// IgnoreExcludeLabel: the speakers ignore the exclude-from-external-
+	// load-balancers label (--ignore-exclude-lb; kubeadm puts it on
+	// control-plane nodes, which may be the only ones).
+	IgnoreExcludeLabel bool
 }
 
 // KeepsRoutesOnShutdown reports whether a speaker stopping on the node
@@ -47,12 +51,13 @@ func KeepsRoutesOnShutdown(n *Node) bool {
 }
 
 // Excluded reports whether the node is out of external load balancing:
-// it carries the label that removes it from external load balancers, or
+// it carries the label that removes it from external load balancers (and
+// the speakers do not ignore it), or
 // it is leaving (its addresses move to other nodes while it still runs,
 // instead of when it is gone).
 func (n Node) Excluded() bool {
 	_, ok := n.Labels[labelExcludeFromLB]
-	return ok || n.Leaving
+	return (ok && !n.IgnoreExcludeLabel) || n.Leaving
 }
 
 const labelExcludeFromLB = "node.kubernetes.io/exclude-from-external-load-balancers"

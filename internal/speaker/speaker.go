@@ -60,17 +60,20 @@ type Interfaces interface {
 // and the membership, and drives the responders to them. It runs as a
 // Pass under a runner with a single key: every change recomputes the whole set.
 type L2Loop struct {
-	Client     kube.Reader
-	Recorder   kube.EventRecorder
-	Namespace  string
-	NodeName   string
-	Class      servicereq.Class
-	ARP, NDP   Responder
-	Membership Membership // nil: memberlist off, Ready nodes are live
-	Interfaces Interfaces
-	Status     *StatusWriter
-	Metrics    *metrics.L2
-	Log        logr.Logger
+	// IgnoreExcludeLB: nodes with the exclude-from-external-load-balancers
+	// label announce too (--ignore-exclude-lb).
+	IgnoreExcludeLB bool
+	Client          kube.Reader
+	Recorder        kube.EventRecorder
+	Namespace       string
+	NodeName        string
+	Class           servicereq.Class
+	ARP, NDP        Responder
+	Membership      Membership // nil: memberlist off, Ready nodes are live
+	Interfaces      Interfaces
+	Status          *StatusWriter
+	Metrics         *metrics.L2
+	Log             logr.Logger
 	// Now is the clock for claim epochs (time.Now when nil).
 	Now func() time.Time
 	// ServiceStore, when set, is read for the Services instead of
@@ -694,7 +697,7 @@ func (l *L2Loop) snapshot(ctx context.Context) (Snapshot, error) {
 	}
 	snap.Nodes = make(map[string]Node, len(nodes.Items))
 	for i := range nodes.Items {
-		snap.Nodes[nodes.Items[i].Name] = nodeFrom(&nodes.Items[i])
+		snap.Nodes[nodes.Items[i].Name] = nodeFrom(&nodes.Items[i], l.IgnoreExcludeLB)
 	}
 
 	var slices discoveryv1.EndpointSliceList
@@ -729,8 +732,8 @@ func (l *L2Loop) snapshot(ctx context.Context) (Snapshot, error) {
 	return snap, nil
 }
 
-func nodeFrom(n *corev1.Node) Node {
-	out := Node{Name: n.Name, Labels: n.Labels, Leaving: n.DeletionTimestamp != nil, Cordoned: n.Spec.Unschedulable}
+func nodeFrom(n *corev1.Node, ignoreExcludeLabel bool) Node {
+	out := Node{Name: n.Name, Labels: n.Labels, Leaving: n.DeletionTimestamp != nil, Cordoned: n.Spec.Unschedulable, IgnoreExcludeLabel: ignoreExcludeLabel}
 	for _, t := range n.Spec.Taints {
 		if t.Key == v1beta1.TaintToBeDeleted {
 			out.Leaving = true

@@ -303,12 +303,26 @@ func TestNodeFrom(t *testing.T) {
 		{"cordoned", corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}, Spec: corev1.NodeSpec{Unschedulable: true}},
 			Node{Name: "n", Cordoned: true}},
 	} {
-		if got := nodeFrom(&tt.node); !reflect.DeepEqual(got, tt.want) {
+		if got := nodeFrom(&tt.node, false); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
 		}
-		if got := nodeFrom(&tt.node); got.Excluded() != tt.want.Leaving {
+		if got := nodeFrom(&tt.node, false); got.Excluded() != tt.want.Leaving {
 			t.Errorf("%s: Excluded %v, want %v", tt.name, got.Excluded(), tt.want.Leaving)
 		}
+	}
+
+	// The exclude-from-external-load-balancers label, unless ignored
+	// (--ignore-exclude-lb); a leaving node stays excluded either way.
+	labelled := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "cp", Labels: map[string]string{labelExcludeFromLB: ""}}}
+	if !nodeFrom(&labelled, false).Excluded() {
+		t.Error("a node with the exclude label is not excluded")
+	}
+	if nodeFrom(&labelled, true).Excluded() {
+		t.Error("a node with the exclude label is excluded with --ignore-exclude-lb")
+	}
+	labelled.DeletionTimestamp = &now
+	if !nodeFrom(&labelled, true).Excluded() {
+		t.Error("a leaving node is not excluded with --ignore-exclude-lb")
 	}
 }
 
