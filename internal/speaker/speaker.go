@@ -158,7 +158,7 @@ func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 	var held uint64
 	if l.Hold != nil {
 		if held = l.Hold.Held(); held != 0 {
-			if wait := l.membersPending(l.settleUntil.Load()); wait > 0 {
+			if wait := l.membersPending(l.settleUntil.Load(), nil); wait > 0 {
 				return wait, nil
 			}
 			// This process stood still: learn what the others did
@@ -204,7 +204,7 @@ func (l *L2Loop) Reconcile(ctx context.Context) (time.Duration, error) {
 			// missed it (cut off, it may even have counted them dead):
 			// learn what they did before answering on them again.
 			l.linkBackUntil.CompareAndSwap(0, time.Now().Add(healSettle).UnixNano())
-			if wait := l.membersPending(l.linkBackUntil.Load()); wait > 0 {
+			if wait := l.membersPending(l.linkBackUntil.Load(), snap.Nodes); wait > 0 {
 				return wait, nil
 			}
 			l.linkBackUntil.Store(0)
@@ -526,9 +526,9 @@ func linkBack(before, now []string) bool {
 // waits, until deadline (Unix ns), for known members that are not live
 // again; 0 once they all are, the deadline has passed, or there is no
 // membership.
-func (l *L2Loop) membersPending(deadline int64) time.Duration {
+func (l *L2Loop) membersPending(deadline int64, nodes map[string]Node) time.Duration {
 	wait := time.Until(time.Unix(0, deadline))
-	if wait <= 0 || l.Membership == nil || allKnownLive(l.Membership) {
+	if wait <= 0 || l.Membership == nil || allKnownLive(l.Membership, nodes) {
 		return 0
 	}
 	return min(wait, 100*time.Millisecond)
@@ -548,10 +548,15 @@ func (l *L2Loop) resync(ctx context.Context, why string) {
 	}
 }
 
-// allKnownLive reports whether every known member is live.
-func allKnownLive(m Membership) bool {
+// allKnownLive reports whether every known member whose Node exists and
+// is Ready (nodes; nil: every known member) is live: a node removed from
+// the cluster, or down, is not waited for.
+func allKnownLive(m Membership, nodes map[string]Node) bool {
 	live := m.Members()
 	for _, k := range m.Known() {
+		if n, ok := nodes[k]; nodes != nil && (!ok || !n.Ready) {
+			continue
+		}
 		if !slices.Contains(live, k) {
 			return false
 		}
@@ -569,13 +574,21 @@ func (l *L2Loop) quorum(s Snapshot) bool {
 	if s.Live == nil {
 		return true
 	}
-	known := 0
+	known, live := 0, 0
 	for _, name := range s.Known {
 		if n, ok := s.Nodes[name]; ok && n.Ready {
 			known++
 		}
 	}
-	return len(s.Live)*2 >= known
+	// Live members count as the known ones do: only those whose Node
+	// exists and is Ready (a member that is no Node must not make up for
+	// a speaker this one cannot see).
+	for _, name := range s.Live {
+		if n, ok := s.Nodes[name]; ok && n.Ready {
+			live++
+		}
+	}
+	return live*2 >= known
 }
 
 func (l *L2Loop) now() time.Time {

@@ -379,3 +379,31 @@ func TestNoConfigurationLeavesNodeOut(t *testing.T) {
 		t.Errorf("sets without link %q with a configuration, want none", got)
 	}
 }
+
+// The quorum counts live members as it counts known ones: only those
+// whose Node exists and is Ready.
+func TestQuorumCountsNodesOnly(t *testing.T) {
+	nodes := readyNodes("n1", "n2", "n3")
+	l := &L2Loop{}
+	known := []string{"n1", "n2", "n3", "ghost"}
+	if l.quorum(Snapshot{Nodes: nodes, Known: known, Live: []string{"n1", "ghost"}}) {
+		t.Error("quorum with 1 of 3 speakers seen, a member that is no Node making up for the others")
+	}
+	if !l.quorum(Snapshot{Nodes: nodes, Known: known, Live: []string{"n1", "n2"}}) {
+		t.Error("no quorum with 2 of 3 speakers seen")
+	}
+}
+
+// A known member whose Node is gone, or not Ready, is not waited for when
+// a link comes back.
+func TestAllKnownLiveSkipsGoneNodes(t *testing.T) {
+	m := &fakeMembership{self: "n1", live: []string{"n1", "n2"}, known: []string{"n1", "n2", "gone", "down"}}
+	nodes := readyNodes("n1", "n2")
+	nodes["down"] = Node{Name: "down"}
+	if !allKnownLive(m, nodes) {
+		t.Error("waiting for members whose Node is gone or not Ready")
+	}
+	if allKnownLive(m, nil) {
+		t.Error("without Nodes every known member counts, and two are not live")
+	}
+}
