@@ -272,6 +272,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encodeNotice("n", version{1, 2}))
 	f.Add(encodePull("n", version{1, 2}))
 	f.Add(encodeState("s", []wireRecord{rec, {name: "m"}}))
+	f.Add(encodeLeave("n", version{3, 4}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := decode(b)
 		if err != nil {
@@ -293,6 +294,10 @@ func FuzzDecode(f *testing.F) {
 			again = encodePull(m.name, m.v)
 		case kindState:
 			again = encodeState(m.name, m.records)
+		case kindLeave:
+			again = encodeLeave(m.name, m.v)
+		default:
+			t.Fatalf("decoded a message of kind %d, which the fuzz test does not know", m.kind)
 		}
 		m2, err := decode(again)
 		if err != nil {
