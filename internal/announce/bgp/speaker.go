@@ -391,9 +391,21 @@ func (s *Speaker) ensureStarted(ctx context.Context, routerID netip.Addr, asn ui
 	global := &api.Global{Asn: asn, RouterId: routerID.String(), ListenPort: port}
 	err := s.srv.StartBgp(ctx, &api.StartBgpRequest{Global: global})
 	if err != nil && port > 0 {
-		s.log.Info("cannot listen for BGP sessions; opening them from this side only", "port", port, "error", err.Error())
-		global.ListenPort = -1
-		err = s.srv.StartBgp(ctx, &api.StartBgpRequest{Global: global})
+		// GoBGP keeps the listeners it opened before the one that failed
+		// (IPv4's, when IPv6's cannot be opened: a host booted without
+		// IPv6), and never serves them: close them before trying again,
+		// on IPv4 alone, then without listening.
+		_ = s.srv.StopBgp(ctx, &api.StopBgpRequest{})
+		first := err
+		global.ListenAddresses = []string{"0.0.0.0"}
+		if err = s.srv.StartBgp(ctx, &api.StartBgpRequest{Global: global}); err == nil {
+			s.log.Info("cannot listen for BGP sessions on IPv6; listening on IPv4 only", "port", port, "error", first.Error())
+		} else {
+			_ = s.srv.StopBgp(ctx, &api.StopBgpRequest{})
+			s.log.Info("cannot listen for BGP sessions; opening them from this side only", "port", port, "error", err.Error())
+			global.ListenAddresses, global.ListenPort = nil, -1
+			err = s.srv.StartBgp(ctx, &api.StartBgpRequest{Global: global})
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("start GoBGP: %w", err)

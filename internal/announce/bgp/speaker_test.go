@@ -3,7 +3,10 @@ package bgp
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	api "github.com/osrg/gobgp/v3/api"
 
 	"github.com/herald-lb/herald/internal/model"
+	"github.com/herald-lb/herald/internal/testenv/freeport"
 )
 
 func TestClassOf(t *testing.T) {
@@ -186,5 +190,38 @@ func TestSpeakerLifecycle(t *testing.T) {
 	}
 	if err := s.Reconcile(context.Background(), Desired{}); !errors.Is(err, ErrStopped) {
 		t.Errorf("Reconcile after Run: %v, want ErrStopped", err)
+	}
+}
+
+// TestListenIPv4WhenIPv6Fails: where the IPv6 listener cannot be opened
+// (a host without IPv6; here the port is taken on IPv6), the speaker
+// listens on IPv4 and serves it (GoBGP left its IPv4 listener open but
+// unserved: connections hung). A connection from an unknown address is
+// closed at once.
+func TestListenIPv4WhenIPv6Fails(t *testing.T) {
+	port := freeport.Port(t)
+	hold, err := net.Listen("tcp6", fmt.Sprintf("[::]:%d", port))
+	if err != nil {
+		t.Skipf("no IPv6 listener to take the port with: %v", err)
+	}
+	defer hold.Close()
+	s := New(Options{Log: logr.Discard(), ListenPort: port})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	peer := Peer{Name: "x", Address: netip.MustParseAddr("127.0.0.2"), Port: 1, MyASN: 64513, PeerASN: 64512,
+		HoldTime: 90 * time.Second, KeepaliveTime: 30 * time.Second, ConnectTime: time.Hour}
+	if err := s.Reconcile(context.Background(), Desired{RouterID: netip.MustParseAddr("192.0.2.1"), Peers: []Peer{peer}}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.DialTimeout("tcp4", fmt.Sprintf("127.0.0.1:%d", port), 2*time.Second)
+	if err != nil {
+		t.Fatalf("no BGP listener on IPv4: %v", err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := conn.Read(make([]byte, 64)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("a connection from an unknown address: read %v, want it closed at once (the listener served)", err)
 	}
 }
