@@ -133,7 +133,7 @@ func List() ([]Interface, error) {
 		}
 		k := kindsOf(addrs[l.Index])
 		i.HasIPv4, i.HasIPv6Global, i.HasIPv6LinkLocal = k.v4, k.v6Global, k.v6LinkLocal
-		if i.Master, err = master(l.Name); err != nil {
+		if i.Master, err = master(sysClassNet, l.Name); err != nil {
 			return nil, err
 		}
 		if i.NoARP, err = noARP(l.Name); err != nil {
@@ -147,17 +147,26 @@ func List() ([]Interface, error) {
 // sysClassNet is where the kernel describes interfaces.
 const sysClassNet = "/sys/class/net"
 
-// master returns the name of the interface's master, or "" when the
-// interface has none or vanished since it was listed.
-func master(name string) (string, error) {
-	target, err := os.Readlink(filepath.Join(sysClassNet, name, "master"))
+// master returns the name of the bond or bridge the interface (under root,
+// the sysfs net directory) is a port of, or "" when it has no master, its
+// master is of another kind (a VRF), or it vanished since it was listed.
+func master(root, name string) (string, error) {
+	target, err := os.Readlink(filepath.Join(root, name, "master"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("read master of %s: %w", name, err)
 	}
-	return filepath.Base(target), nil
+	m := filepath.Base(target)
+	// Only a bond or a bridge takes the port's traffic over; a VRF (or
+	// any other master) leaves the interface answering for itself.
+	for _, kind := range []string{"bonding", "bridge"} {
+		if _, err := os.Stat(filepath.Join(root, m, kind)); err == nil {
+			return m, nil
+		}
+	}
+	return "", nil
 }
 
 // noARP reports whether IFF_NOARP is set; false when the interface

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 
@@ -221,5 +223,27 @@ func TestKernelAnswers(t *testing.T) {
 	st.Ignore["eth0"] = 1
 	if !st.KernelAnswers("eth0", own) || st.KernelAnswers("eth0", vip) {
 		t.Errorf("arp_ignore 1: want only the address on the incoming interface answered")
+	}
+}
+
+// A port of a bond or a bridge has that master; an interface in a VRF
+// (or under any other master) has none: it answers for itself.
+func TestMasterKinds(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"br0/bridge", "bond0/bonding", "vrf-blue", "port0", "slave0", "eth0", "eth1"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for port, m := range map[string]string{"port0": "br0", "slave0": "bond0", "eth0": "vrf-blue"} {
+		if err := os.Symlink(filepath.Join("..", m), filepath.Join(root, port, "master")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, want := range map[string]string{"port0": "br0", "slave0": "bond0", "eth0": "", "eth1": "", "gone": ""} {
+		got, err := master(root, name)
+		if err != nil || got != want {
+			t.Errorf("master(%s) = %q, %v; want %q", name, got, err, want)
+		}
 	}
 }
