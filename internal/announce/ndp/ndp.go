@@ -161,7 +161,7 @@ func (p protocol) Open(i ifaces.Interface) (responder.Conn, error) {
 		index:  i.Index,
 		self:   addr.WithZone(""),
 		send:   &ipv6.ControlMessage{HopLimit: hopLimit, Src: addr.AsSlice(), IfIndex: i.Index},
-		groups: map[netip.Addr]int{},
+		groups: map[netip.Addr]int{}, joined: map[netip.Addr]bool{}, unjoined: map[netip.Addr]bool{},
 	}, nil
 }
 
@@ -173,8 +173,13 @@ type conn struct {
 	self  netip.Addr           // the link-local address answers come from
 	send  *ipv6.ControlMessage // source, interface and hop limit of what is sent
 	// groups counts the answered addresses per solicited-node group: several
-	// addresses can share one, and it is left when the last goes.
-	groups map[netip.Addr]int
+	// addresses can share one, and it is left when the last goes. joined
+	// are the addresses counted there; unjoined those whose join failed
+	// (the socket's memberships are limited, by optmem_max), tried again
+	// when another address leaves.
+	groups   map[netip.Addr]int
+	joined   map[netip.Addr]bool
+	unjoined map[netip.Addr]bool
 }
 
 var _ responder.Conn = (*conn)(nil)
@@ -222,6 +227,19 @@ func (c *conn) Announce(ip netip.Addr, _ int) error {
 }
 
 func (c *conn) Join(ip netip.Addr) error {
+	if c.joined[ip] {
+		return nil
+	}
+	if err := c.join(ip); err != nil {
+		c.unjoined[ip] = true
+		return err
+	}
+	return nil
+}
+
+// join counts ip in its group, joining the group first when ip is its
+// first address.
+func (c *conn) join(ip netip.Addr) error {
 	g, err := ndp.SolicitedNodeMulticast(ip)
 	if err != nil {
 		return err
@@ -232,24 +250,34 @@ func (c *conn) Join(ip netip.Addr) error {
 		}
 	}
 	c.groups[g]++
+	c.joined[ip] = true
 	return nil
 }
 
 func (c *conn) Leave(ip netip.Addr) error {
+	delete(c.unjoined, ip)
+	if !c.joined[ip] {
+		return nil // its join failed: nothing to leave
+	}
+	delete(c.joined, ip)
 	g, err := ndp.SolicitedNodeMulticast(ip)
 	if err != nil {
 		return err
 	}
-	switch c.groups[g] {
-	case 0:
-		return nil // the join failed
-	case 1:
-		delete(c.groups, g)
-		if err := c.pc.LeaveGroup(g); err != nil {
-			return fmt.Errorf("leave %s: %w", g, err)
-		}
-	default:
+	if c.groups[g] > 1 {
 		c.groups[g]--
+		return nil
+	}
+	delete(c.groups, g)
+	if err := c.pc.LeaveGroup(g); err != nil {
+		return fmt.Errorf("leave %s: %w", g, err)
+	}
+	// A membership is free: the addresses whose join failed get it.
+	for a := range c.unjoined {
+		if c.join(a) != nil {
+			break
+		}
+		delete(c.unjoined, a)
 	}
 	return nil
 }

@@ -514,3 +514,76 @@ func FuzzHandleNDP(f *testing.F) {
 		}
 	})
 }
+
+// limitedGroups is a socket that can be in at most max groups (the kernel
+// refuses more: optmem_max).
+type limitedGroups struct {
+	packetConn
+	max    int
+	in     map[netip.Addr]bool
+	events []string
+}
+
+func (l *limitedGroups) JoinGroup(g netip.Addr) error {
+	if len(l.in) >= l.max {
+		return errors.New("cannot allocate memory")
+	}
+	l.in[g] = true
+	l.events = append(l.events, "join "+g.String())
+	return nil
+}
+
+func (l *limitedGroups) LeaveGroup(g netip.Addr) error {
+	delete(l.in, g)
+	l.events = append(l.events, "leave "+g.String())
+	return nil
+}
+
+// A failed join is tried again when a membership frees up, and leaving an
+// address whose join failed does not leave the group another address of
+// the same group still needs.
+func TestGroupJoinsAfterFailure(t *testing.T) {
+	a, b, c := netip.MustParseAddr("fd00::a"), netip.MustParseAddr("fd00::b"), netip.MustParseAddr("fd00::c")
+	group := func(ip netip.Addr) netip.Addr {
+		g, err := ndp.SolicitedNodeMulticast(ip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	pc := &limitedGroups{max: 2, in: map[netip.Addr]bool{}}
+	cn := &conn{pc: pc, groups: map[netip.Addr]int{}, joined: map[netip.Addr]bool{}, unjoined: map[netip.Addr]bool{}}
+	for _, ip := range []netip.Addr{a, b} {
+		if err := cn.Join(ip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cn.Join(c); err == nil {
+		t.Fatal("a third group joined on a socket limited to two")
+	}
+	if err := cn.Leave(a); err != nil {
+		t.Fatal(err)
+	}
+	if !pc.in[group(c)] || pc.in[group(a)] || !pc.in[group(b)] {
+		t.Errorf("groups %v after a left: want b's and c's (c's join tried again)", pc.in)
+	}
+
+	// Two addresses of one group; the first's join fails, the second's
+	// succeeds; the first leaves: the group stays.
+	twin1, twin2 := netip.MustParseAddr("fd00::1:10"), netip.MustParseAddr("fd01::1:10")
+	pc2 := &limitedGroups{max: 0, in: map[netip.Addr]bool{}}
+	cn2 := &conn{pc: pc2, groups: map[netip.Addr]int{}, joined: map[netip.Addr]bool{}, unjoined: map[netip.Addr]bool{}}
+	if err := cn2.Join(twin1); err == nil {
+		t.Fatal("joined with no room")
+	}
+	pc2.max = 1
+	if err := cn2.Join(twin2); err != nil {
+		t.Fatal(err)
+	}
+	if err := cn2.Leave(twin1); err != nil {
+		t.Fatal(err)
+	}
+	if !pc2.in[group(twin2)] {
+		t.Errorf("group operations %q: the group twin2 needs was left", pc2.events)
+	}
+}
