@@ -17,7 +17,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/internal/announce/bgp"
 	"github.com/herald-lb/herald/internal/kube"
 	"github.com/herald-lb/herald/internal/model"
@@ -301,16 +300,8 @@ func (l *BGPLoop) input(ctx context.Context, services bool) (BGPInput, error) {
 	if err := l.Client.List(ctx, &eps); err != nil {
 		return in, fmt.Errorf("list EndpointSlices: %w", err)
 	}
-	for i := range eps.Items {
-		es := &eps.Items[i]
-		key := model.ServiceKey{Namespace: es.Namespace, Name: es.Labels[v1beta1.LabelServiceName]}
-		if !local[key] {
-			continue
-		}
-		for _, ep := range es.Endpoints {
-			if ep.NodeName == nil || *ep.NodeName != l.NodeName || (ep.Conditions.Ready != nil && !*ep.Conditions.Ready) {
-				continue
-			}
+	for key, nodes := range ServingNodes(eps.Items) {
+		if local[key] && nodes[l.NodeName] {
 			in.Endpoints[key] = map[string]bool{l.NodeName: true}
 		}
 	}

@@ -14,7 +14,7 @@ import (
 // passFilter drops the Service and EndpointSlice events that cannot
 // change what a pass computes, so that they cost no pass. A pass reads
 // only the announced Services (cachedService.Svc) and the endpoints of
-// those Services (node and readiness, kept by slimEndpointSlice), so:
+// those Services (node and conditions, kept by slimEndpointSlice), so:
 //
 //   - a Service Herald does not announce (no address yet, another class,
 //     not a LoadBalancer) is ignored until it is announced;
@@ -24,7 +24,7 @@ import (
 //   - an EndpointSlice of a Service that is not announced (or not in the
 //     cache yet) is ignored: the Service's own event, when it gets its
 //     address, makes the pass that reads the slices; so is an update that
-//     changes no endpoint's node or readiness.
+//     changes no endpoint's node or conditions.
 //
 // The configuration kinds pass only when their spec (generation), labels,
 // annotations or deletion mark change: the controller writes their

@@ -59,7 +59,7 @@ func serviceTransform(class servicereq.Class) func(any) (any, error) {
 }
 
 // slimEndpointSlice keeps the Service name and, per endpoint, its node and
-// readiness.
+// conditions (ready, serving, terminating).
 func slimEndpointSlice(obj any) (any, error) {
 	es, ok := obj.(*discoveryv1.EndpointSlice)
 	if !ok {
@@ -72,7 +72,8 @@ func slimEndpointSlice(obj any) (any, error) {
 		Endpoints:   make([]discoveryv1.Endpoint, len(es.Endpoints)),
 	}
 	for i, ep := range es.Endpoints {
-		out.Endpoints[i] = discoveryv1.Endpoint{NodeName: ep.NodeName, Conditions: discoveryv1.EndpointConditions{Ready: ep.Conditions.Ready}}
+		out.Endpoints[i] = discoveryv1.Endpoint{NodeName: ep.NodeName, Conditions: discoveryv1.EndpointConditions{
+			Ready: ep.Conditions.Ready, Serving: ep.Conditions.Serving, Terminating: ep.Conditions.Terminating}}
 	}
 	return out, nil
 }

@@ -1,11 +1,13 @@
 package speaker
 
 import (
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"net/netip"
 	"slices"
 	"sort"
 	"strings"
 
+	"github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/internal/election"
 	"github.com/herald-lb/herald/internal/model"
 )
@@ -438,4 +440,52 @@ func compareKeys(a, b model.ServiceKey) int {
 		return 1
 	}
 	return 0
+}
+
+// ServingNodes returns, per Service of slices, the nodes holding an
+// endpoint that serves it, for externalTrafficPolicy: Local: the nodes
+// with a ready endpoint; for a Service with no ready endpoint anywhere,
+// the nodes with one still serving while it terminates, as kube-proxy
+// falls back to them, so that a Service whose pods all terminate (a
+// rollout of a single replica) stays reachable while they drain.
+// A missing condition counts as true (ready; serving when ready).
+func ServingNodes(slices []discoveryv1.EndpointSlice) map[model.ServiceKey]map[string]bool {
+	ready := map[model.ServiceKey]map[string]bool{}
+	serving := map[model.ServiceKey]map[string]bool{}
+	add := func(m map[model.ServiceKey]map[string]bool, k model.ServiceKey, node string) {
+		if m[k] == nil {
+			m[k] = map[string]bool{}
+		}
+		m[k][node] = true
+	}
+	for i := range slices {
+		es := &slices[i]
+		name := es.Labels[v1beta1.LabelServiceName]
+		if name == "" {
+			continue
+		}
+		key := model.ServiceKey{Namespace: es.Namespace, Name: name}
+		for _, ep := range es.Endpoints {
+			if ep.NodeName == nil {
+				continue
+			}
+			isReady := ep.Conditions.Ready == nil || *ep.Conditions.Ready
+			isServing := isReady
+			if ep.Conditions.Serving != nil {
+				isServing = *ep.Conditions.Serving
+			}
+			switch {
+			case isReady:
+				add(ready, key, *ep.NodeName)
+			case isServing:
+				add(serving, key, *ep.NodeName)
+			}
+		}
+	}
+	for k, nodes := range serving {
+		if _, any := ready[k]; !any {
+			ready[k] = nodes
+		}
+	}
+	return ready
 }

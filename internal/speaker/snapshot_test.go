@@ -9,8 +9,12 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/ptr"
 
+	"github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/internal/election"
 	"github.com/herald-lb/herald/internal/model"
 )
@@ -698,5 +702,49 @@ func TestKeepsRoutesOnShutdown(t *testing.T) {
 		if got := KeepsRoutesOnShutdown(tt.node); got != tt.want {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// The nodes serving a Service under externalTrafficPolicy: Local: those
+// with a ready endpoint; while the Service has none ready anywhere, those
+// with a serving, terminating one (kube-proxy's fallback).
+func TestServingNodes(t *testing.T) {
+	yes, no := ptr.To(true), ptr.To(false)
+	ep := func(node string, ready, serving, terminating *bool) discoveryv1.Endpoint {
+		e := discoveryv1.Endpoint{Conditions: discoveryv1.EndpointConditions{Ready: ready, Serving: serving, Terminating: terminating}}
+		if node != "" {
+			e.NodeName = ptr.To(node)
+		}
+		return e
+	}
+	slice := func(svc string, eps ...discoveryv1.Endpoint) discoveryv1.EndpointSlice {
+		return discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: svc + "-x",
+			Labels: map[string]string{v1beta1.LabelServiceName: svc}}, Endpoints: eps}
+	}
+	got := ServingNodes([]discoveryv1.EndpointSlice{
+		slice("ready", ep("n1", yes, yes, no), ep("n2", no, no, no)),
+		slice("draining", ep("n2", no, yes, yes), ep("n3", no, no, yes)),
+		slice("mixed", ep("n1", yes, yes, no), ep("n2", no, yes, yes)),
+		slice("old-api", ep("n3", nil, nil, nil), ep("", yes, yes, no)),
+		slice("gone", ep("n1", no, no, yes)),
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "unlabelled"}, Endpoints: []discoveryv1.Endpoint{ep("n1", yes, yes, no)}},
+	})
+	want := map[model.ServiceKey]map[string]bool{
+		svcKey("ready"):    {"n1": true},
+		svcKey("draining"): {"n2": true},
+		svcKey("mixed"):    {"n1": true},
+		svcKey("old-api"):  {"n3": true},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("serving nodes (-want +got):\n%s", d)
+	}
+	// The informer's slimmed copy keeps what this needs.
+	draining := slice("draining", ep("n2", no, yes, yes), ep("n3", no, no, yes))
+	slim, err := slimEndpointSlice(&draining)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(ServingNodes([]discoveryv1.EndpointSlice{draining}), ServingNodes([]discoveryv1.EndpointSlice{*slim.(*discoveryv1.EndpointSlice)})); d != "" {
+		t.Errorf("serving nodes of the slimmed slice differ (-full +slim):\n%s", d)
 	}
 }

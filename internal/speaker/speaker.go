@@ -717,24 +717,7 @@ func (l *L2Loop) snapshot(ctx context.Context) (Snapshot, error) {
 	if err := l.Client.List(ctx, &slices); err != nil {
 		return snap, err
 	}
-	snap.Endpoints = map[model.ServiceKey]map[string]bool{}
-	for i := range slices.Items {
-		es := &slices.Items[i]
-		name := es.Labels[v1beta1.LabelServiceName]
-		if name == "" {
-			continue
-		}
-		key := model.ServiceKey{Namespace: es.Namespace, Name: name}
-		for _, ep := range es.Endpoints {
-			if ep.NodeName == nil || (ep.Conditions.Ready != nil && !*ep.Conditions.Ready) {
-				continue
-			}
-			if snap.Endpoints[key] == nil {
-				snap.Endpoints[key] = map[string]bool{}
-			}
-			snap.Endpoints[key][*ep.NodeName] = true
-		}
-	}
+	snap.Endpoints = ServingNodes(slices.Items)
 
 	if l.Membership != nil {
 		snap.Live = l.Membership.Members()
