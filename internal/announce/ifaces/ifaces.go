@@ -33,6 +33,10 @@ type Interface struct {
 	// HasIPv6LinkLocal is set when it has a usable (not tentative)
 	// fe80::/10 address; the NDP responder needs one to send from.
 	HasIPv6LinkLocal bool
+	// LinkLocal is the first usable link-local address, the one the NDP
+	// responder sends from (invalid when none): when it changes, the
+	// responder opens its socket again.
+	LinkLocal netip.Addr
 	// Master is the bond or bridge the interface is enslaved to, empty
 	// when it is not a port of one.
 	Master string
@@ -132,7 +136,7 @@ func List() ([]Interface, error) {
 			Flags: l.Flags,
 		}
 		k := kindsOf(addrs[l.Index])
-		i.HasIPv4, i.HasIPv6Global, i.HasIPv6LinkLocal = k.v4, k.v6Global, k.v6LinkLocal
+		i.HasIPv4, i.HasIPv6Global, i.HasIPv6LinkLocal, i.LinkLocal = k.v4, k.v6Global, k.v6LinkLocal, k.linkLocal
 		if i.Master, err = master(sysClassNet, l.Name); err != nil {
 			return nil, err
 		}
@@ -346,7 +350,10 @@ func netlinkMsgs(b []byte, f func(h syscall.NlMsghdr, data []byte) (stop bool, e
 }
 
 // addrKinds is what List reports of an interface's addresses.
-type addrKinds struct{ v4, v6Global, v6LinkLocal bool }
+type addrKinds struct {
+	v4, v6Global, v6LinkLocal bool
+	linkLocal                 netip.Addr // the first link-local address
+}
 
 // add counts a usable address in.
 func (k *addrKinds) add(a netip.Addr) {
@@ -354,6 +361,9 @@ func (k *addrKinds) add(a netip.Addr) {
 	case a.Is4():
 		k.v4 = true
 	case a.IsLinkLocalUnicast():
+		if !k.v6LinkLocal {
+			k.linkLocal = a.WithZone("")
+		}
 		k.v6LinkLocal = true
 	default:
 		k.v6Global = true

@@ -111,8 +111,12 @@ func listen(iface ifaces.Interface) (packetConn, netip.Addr, error) {
 	return c, ll, nil
 }
 
-// linkLocal returns the interface's first link-local address.
+// linkLocal returns the interface's first usable link-local address (as
+// listed), else its first link-local address.
 func linkLocal(iface ifaces.Interface) (netip.Addr, error) {
+	if iface.LinkLocal.IsValid() {
+		return iface.LinkLocal, nil
+	}
 	addrs, err := iface.Net().Addrs()
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("addresses of %s: %w", iface.Name, err)
@@ -149,6 +153,12 @@ func (protocol) Ready(i ifaces.Interface) error {
 	}
 	return nil
 }
+
+// Changed: the socket sends from the interface's link-local address, so
+// a new one means a new socket (the kernel refuses the old as a source).
+func (protocol) Changed(old, cur ifaces.Interface) bool { return old.LinkLocal != cur.LinkLocal }
+
+var _ responder.Changer = protocol{}
 
 func (p protocol) Open(i ifaces.Interface) (responder.Conn, error) {
 	pc, addr, err := p.listen(i)

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -585,5 +586,50 @@ func TestGroupJoinsAfterFailure(t *testing.T) {
 	}
 	if !pc2.in[group(twin2)] {
 		t.Errorf("group operations %q: the group twin2 needs was left", pc2.events)
+	}
+}
+
+// A new link-local address on the interface (the old one removed) opens
+// the socket again, sending from the new one: the kernel refuses the old
+// address as a source.
+func TestReopenOnLinkLocalChange(t *testing.T) {
+	var ll atomic.Value
+	ll.Store(netip.MustParseAddr("fe80::1"))
+	eth0 := func() ifaces.Interface {
+		return ifaces.Interface{Name: "eth0", Index: ifIndex, MAC: ownMAC, Flags: net.FlagUp | net.FlagBroadcast,
+			HasIPv6LinkLocal: true, LinkLocal: ll.Load().(netip.Addr)}
+	}
+	opened := make(chan netip.Addr, 4)
+	r := newResponder(Options{Metrics: metrics.NewL2(prometheus.NewRegistry())}, func(i ifaces.Interface) (packetConn, netip.Addr, error) {
+		opened <- i.LinkLocal
+		return newFakeConn(), i.LinkLocal, nil
+	}, func() ([]ifaces.Interface, error) { return []ifaces.Interface{eth0()}, nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	next := func() netip.Addr {
+		t.Helper()
+		select {
+		case a := <-opened:
+			return a
+		case <-time.After(5 * time.Second):
+			t.Fatal("no socket opened")
+			return netip.Addr{}
+		}
+	}
+	vip := netip.MustParseAddr("fd00:31::200")
+	if err := r.Reconcile(map[string][]netip.Addr{"eth0": {vip}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); got != netip.MustParseAddr("fe80::1") {
+		t.Fatalf("opened with %s", got)
+	}
+	ll.Store(netip.MustParseAddr("fe80::9"))
+	if err := r.Reconcile(map[string][]netip.Addr{"eth0": {vip}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := next(); got != netip.MustParseAddr("fe80::9") {
+		t.Errorf("opened again with %s, want the new link-local address", got)
 	}
 }

@@ -422,6 +422,19 @@ func (e *Engine) poke() {
 	}
 }
 
+// Changer is implemented by a Protocol whose socket depends on more of
+// the interface than its index and MAC (NDP: the link-local address it
+// sends from); Changed reports whether cur differs from old there.
+type Changer interface {
+	Changed(old, cur ifaces.Interface) bool
+}
+
+// changed asks the protocol, when it is a Changer.
+func (e *Engine) changed(old, cur ifaces.Interface) bool {
+	c, ok := e.proto.(Changer)
+	return ok && c.Changed(old, cur)
+}
+
 // sync brings the links in line with the desired state and the interfaces
 // and returns when it wants to run again.
 func (e *Engine) sync() (time.Time, error) {
@@ -445,10 +458,11 @@ func (e *Engine) sync() (time.Time, error) {
 	// Links whose interface went away, was re-created or is no longer ready.
 	for name, l := range e.links {
 		cur, ok := byName[name]
-		if ok && cur.Index == l.iface.Index && bytes.Equal(cur.MAC, l.iface.MAC) && e.proto.Ready(cur) == nil {
+		if ok && cur.Index == l.iface.Index && bytes.Equal(cur.MAC, l.iface.MAC) && !e.changed(l.iface, cur) &&
+			e.proto.Ready(cur) == nil {
 			continue
 		}
-		e.log.Info("interface gone, re-created or not ready; closing its socket", "iface", name)
+		e.log.Info("interface gone, re-created, readdressed (link-local) or not ready; closing its socket", "iface", name)
 		e.interrupt(l)
 		e.closeLink(l)
 	}
