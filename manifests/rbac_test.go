@@ -344,8 +344,8 @@ func speakerCalls(t *testing.T, admin client.Client, cfg *rest.Config) {
 
 	st := &v1beta1.ServiceL2Status{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "node-1-rbac", Labels: map[string]string{v1beta1.LabelNodeName: "node-1"}}}
 	ok("create a ServiceL2Status", c.Create(ctx(), st))
-	st.Status = v1beta1.ServiceL2StatusStatus{Node: "node-1", ServiceName: "web", ServiceNamespace: "rbac-test", IPs: []string{"10.50.0.1"}}
-	ok("update a ServiceL2Status's status", c.Status().Update(ctx(), st))
+	ok("patch a ServiceL2Status's status (a merge patch, as the speaker writes it)", c.Status().Patch(ctx(), st, client.RawPatch(types.MergePatchType,
+		[]byte(`{"status":{"node":"node-1","serviceName":"web","serviceNamespace":"rbac-test","ips":["10.50.0.1"]}}`))))
 	ok("delete a ServiceL2Status", c.Delete(ctx(), st))
 	var svc corev1.Service
 	if err := admin.Get(ctx(), client.ObjectKey{Namespace: "rbac-test", Name: "web"}, &svc); err != nil {
@@ -382,6 +382,8 @@ func speakerCalls(t *testing.T, admin client.Client, cfg *rest.Config) {
 		{Verb: "update", Resource: "nodes"},
 		{Verb: "update", Resource: "validatingwebhookconfigurations", Group: "admissionregistration.k8s.io", Name: certs.DefaultWebhookConfigName},
 		{Verb: "create", Resource: "servicel2statuses", Group: "herald.dev", Namespace: "rbac-test"},
+		{Verb: "update", Resource: "servicel2statuses", Group: "herald.dev", Namespace: ns},
+		{Verb: "update", Resource: "bgpsessionstatuses", Subresource: "status", Group: "herald.dev", Namespace: ns},
 	})
 }
 

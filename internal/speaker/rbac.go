@@ -17,8 +17,8 @@ package speaker
 // +kubebuilder:rbac:groups="",namespace=herald-system,resources=configmaps,resourceNames=herald-config,verbs=get;list;watch
 
 // The speakers' status objects (each speaker writes its own node's).
-// +kubebuilder:rbac:groups=herald.dev,namespace=herald-system,resources=servicel2statuses;servicebgpstatuses;bgpsessionstatuses,verbs=get;list;watch;create;update;patch;delete;deletecollection
-// +kubebuilder:rbac:groups=herald.dev,namespace=herald-system,resources=servicel2statuses/status;servicebgpstatuses/status;bgpsessionstatuses/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=herald.dev,namespace=herald-system,resources=servicel2statuses;servicebgpstatuses;bgpsessionstatuses,verbs=get;list;watch;create;patch;delete;deletecollection
+// +kubebuilder:rbac:groups=herald.dev,namespace=herald-system,resources=servicel2statuses/status;servicebgpstatuses/status;bgpsessionstatuses/status,verbs=patch
 
 // Secrets in herald-system: the memberlist key and the BGPPeers'
 // passwordSecrets, whose names are the users' choice.
