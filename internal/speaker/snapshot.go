@@ -243,13 +243,12 @@ func L2Desired(s Snapshot) map[netip.Addr]L2Announcement {
 	follows := map[netip.Addr]netip.Addr{}
 	for ip, info := range byIP {
 		g := groups[ip]
-		if len(g) < 2 {
+		switch {
+		case len(g) < 2:
 			in.Candidates[ip] = info.cands
 			continue
-		}
-		if ip != g[0] {
-			follows[ip] = g[0]
-			continue
+		case ip != g[0]:
+			continue // decided with the group's first address
 		}
 		common := info.cands
 		for _, other := range g[1:] {
@@ -258,20 +257,12 @@ func L2Desired(s Snapshot) map[netip.Addr]L2Announcement {
 		if len(common) == 0 {
 			for _, a := range g {
 				in.Candidates[a] = byIP[a].cands
-				delete(follows, a)
 			}
 			continue
 		}
 		in.Candidates[ip] = common
-	}
-	for ip, lead := range follows {
-		if _, alone := in.Candidates[ip]; alone {
-			delete(follows, ip) // its group is elected address by address
-			continue
-		}
-		if _, ok := in.Candidates[lead]; !ok {
-			in.Candidates[ip] = byIP[ip].cands
-			delete(follows, ip)
+		for _, a := range g[1:] {
+			follows[a] = ip
 		}
 	}
 	var owners map[netip.Addr]string
