@@ -278,7 +278,7 @@ func (w *BGPStatusWriter) syncSessions(ctx context.Context) error {
 	}
 
 	var have v1beta1.BGPSessionStatusList
-	if err := w.Client.List(ctx, &have, kube.InNamespace(w.Namespace), kube.MatchingLabels(map[string]string{v1beta1.LabelNodeName: v1beta1.NodeLabelValue(w.NodeName)})); err != nil {
+	if err := w.Client.List(ctx, &have, kube.InNamespace(w.Namespace), kube.MatchingLabels(nodeLabels(w.NodeName))); err != nil {
 		return fmt.Errorf("list BGPSessionStatus: %w", err)
 	}
 	existing := map[string]*v1beta1.BGPSessionStatus{}
@@ -415,7 +415,7 @@ func (w *BGPStatusWriter) syncServices(ctx context.Context) error {
 	w.mu.Unlock()
 
 	var have v1beta1.ServiceBGPStatusList
-	if err := w.Client.List(ctx, &have, kube.InNamespace(w.Namespace), kube.MatchingLabels(map[string]string{v1beta1.LabelNodeName: v1beta1.NodeLabelValue(w.NodeName)})); err != nil {
+	if err := w.Client.List(ctx, &have, kube.InNamespace(w.Namespace), kube.MatchingLabels(nodeLabels(w.NodeName))); err != nil {
 		return fmt.Errorf("list ServiceBGPStatus: %w", err)
 	}
 	existing := map[string]*v1beta1.ServiceBGPStatus{}

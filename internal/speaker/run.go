@@ -401,7 +401,7 @@ func newInformers(api *kube.APIClient, opts Options, class servicereq.Class) (*i
 	c := kube.NewCache(api)
 	s := &informerSet{cache: c}
 	inNS := kube.InformerOptions{Namespace: opts.Namespace}
-	ownNode := kube.InformerOptions{Namespace: opts.Namespace, Labels: labels.Set{v1beta1.LabelNodeName: v1beta1.NodeLabelValue(opts.NodeName)}}
+	ownNode := kube.InformerOptions{Namespace: opts.Namespace, Labels: labels.Set(nodeLabels(opts.NodeName))}
 	for _, d := range []struct {
 		inf  **kube.Informer
 		obj  kube.Object

@@ -1,11 +1,12 @@
 package speaker
 
 import (
-	discoveryv1 "k8s.io/api/discovery/v1"
 	"net/netip"
 	"slices"
 	"sort"
 	"strings"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/herald-lb/herald/api/v1beta1"
 	"github.com/herald-lb/herald/internal/election"
@@ -474,7 +475,7 @@ func ServingNodes(slices []discoveryv1.EndpointSlice) map[model.ServiceKey]map[s
 		}
 	}
 	for k, nodes := range serving {
-		if _, any := ready[k]; !any {
+		if _, has := ready[k]; !has {
 			ready[k] = nodes
 		}
 	}

@@ -138,7 +138,7 @@ func (w *StatusWriter) sync(ctx context.Context) error {
 	// The cache's objects are only read; one is copied before it is
 	// updated.
 	var have v1beta1.ServiceL2StatusList
-	if err := w.Client.List(ctx, &have, kube.InNamespace(w.Namespace), kube.MatchingLabels(map[string]string{v1beta1.LabelNodeName: v1beta1.NodeLabelValue(w.NodeName)})); err != nil {
+	if err := w.Client.List(ctx, &have, kube.InNamespace(w.Namespace), kube.MatchingLabels(nodeLabels(w.NodeName))); err != nil {
 		return err
 	}
 	existing := make(map[string]*v1beta1.ServiceL2Status, len(have.Items))
@@ -153,7 +153,7 @@ func (w *StatusWriter) sync(ctx context.Context) error {
 		// A restarted speaker owns nothing (no failback): one request
 		// instead of one per Service.
 		err := w.Client.DeleteAllOf(ctx, &v1beta1.ServiceL2Status{}, kube.InNamespace(w.Namespace),
-			kube.MatchingLabels(map[string]string{v1beta1.LabelNodeName: v1beta1.NodeLabelValue(w.NodeName)}))
+			kube.MatchingLabels(nodeLabels(w.NodeName)))
 		if err == nil {
 			return nil
 		}
@@ -242,10 +242,16 @@ func NodeOwner(n *corev1.Node) *metav1.OwnerReference {
 	return &metav1.OwnerReference{APIVersion: "v1", Kind: "Node", Name: n.Name, UID: n.UID}
 }
 
+// nodeLabels are the labels that mark node's status objects (and select
+// them).
+func nodeLabels(node string) map[string]string {
+	return map[string]string{v1beta1.LabelNodeName: v1beta1.NodeLabelValue(node)}
+}
+
 // statusMeta is the metadata of a status object of node: its label, the
 // Service's labels when key is set, and owner when known.
 func statusMeta(ns, name, node string, owner *metav1.OwnerReference, key model.ServiceKey) metav1.ObjectMeta {
-	m := metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{v1beta1.LabelNodeName: v1beta1.NodeLabelValue(node)}}
+	m := metav1.ObjectMeta{Namespace: ns, Name: name, Labels: nodeLabels(node)}
 	if key.Name != "" {
 		m.Labels[v1beta1.LabelServiceNameRef] = key.Name
 		m.Labels[v1beta1.LabelServiceNSRef] = key.Namespace
